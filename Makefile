@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh Debian machine, and are quick when already set up:
+#   make certify   set up, then certify the reference suite (reports/compat.{json,md,html})
+#   make test      set up, then pytest (unit tests + certification in headless Chromium)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+NODE_STAMP := js_runner/node_modules/.installed
+PY_STAMP   := $(VENV)/.installed
+
+.PHONY: setup certify test unit clean-cache bench
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+	@$(PY) -m js_runner.browser ensure
+
+$(PY_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[harness,test]'
+	@touch $@
+
+$(NODE_STAMP): js_runner/package.json js_runner/package-lock.json
+	cd js_runner && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+certify: setup
+	$(PY) -m harness certify $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(ARGS)
+
+unit: setup
+	$(PY) -m pytest -m "not browser" $(ARGS)
+
+bench: setup
+	$(PY) benchmarks/convert_speed.py
+
+clean-cache:
+	rm -rf .cache reports/artifacts
