@@ -1,0 +1,104 @@
+"""Finding (and on Debian, installing) the Chromium that runs TF.js.
+
+`python -m js_runner.browser ensure` prints the browser's path, installing
+Debian's `chromium` package first when none is found and we are root.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+# Flags for every launch. Playwright adds `--headless` itself.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+HOW_TO_GET_ONE = (
+    "no Chromium found: run `python -m playwright install chromium`, "
+    "or set CHROMIUM_PATH to a Chromium/Chrome executable"
+)
+
+
+def _is_executable(path):
+    return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _playwright_chromium():
+    """The path of the Chromium Playwright installed, or None."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    try:
+        with sync_playwright() as p:
+            path = p.chromium.executable_path
+    except Exception:
+        return None
+    return path if _is_executable(path) else None
+
+
+def find_chromium():
+    """The path of a usable Chromium; raises FileNotFoundError when there is none.
+
+    Order: $CHROMIUM_PATH, Playwright's own Chromium, /usr/bin/chromium,
+    then `chromium-browser` or `google-chrome` on PATH.
+    """
+    env_path = os.environ.get("CHROMIUM_PATH")
+    if env_path:
+        if _is_executable(env_path):
+            return env_path
+        raise FileNotFoundError(f"CHROMIUM_PATH={env_path} is not an executable file")
+    path = _playwright_chromium()
+    if path:
+        return path
+    if _is_executable("/usr/bin/chromium"):
+        return "/usr/bin/chromium"
+    for name in ("chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise FileNotFoundError(HOW_TO_GET_ONE)
+
+
+def _can_apt_install():
+    return os.path.exists("/etc/debian_version") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def ensure():
+    """Return a Chromium path, installing Debian's package when possible; exit otherwise."""
+    try:
+        return find_chromium()
+    except FileNotFoundError as e:
+        if os.environ.get("CHROMIUM_PATH") or not _can_apt_install():
+            sys.exit(str(e))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        if subprocess.run(cmd, env=env).returncode != 0:
+            sys.exit(f"`{' '.join(cmd)}` failed; {HOW_TO_GET_ONE}")
+    try:
+        return find_chromium()
+    except FileNotFoundError as e:
+        sys.exit(str(e))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["ensure"]:
+        print(ensure())
+    elif argv == ["find"]:
+        try:
+            print(find_chromium())
+        except FileNotFoundError as e:
+            sys.exit(str(e))
+    else:
+        sys.exit("usage: python -m js_runner.browser {ensure|find}")
+
+
+if __name__ == "__main__":
+    main()
