@@ -1,0 +1,343 @@
+// The in-browser half of js_runner: loads TF.js Layers models and runs them.
+//
+// Python calls `window.runner.<fn>(...)` through Playwright's page.evaluate.
+// Every function resolves to {ok: true, value} or {ok: false, stage, message}
+// so that the failing stage (fetch, parse, weights, predict, backend) crosses
+// the boundary intact. Tensors cross it as base64 of their typed array, so
+// large arrays are cheap and NaN/Inf survive.
+'use strict';
+
+(function () {
+  const models = new Map();  // id -> {model, firstPredictMs, subModels}
+  let currentLoad = null;    // {stage} of the load in progress
+
+  class StageError extends Error {
+    constructor(stage, message) {
+      super(message);
+      this.stage = stage;
+    }
+  }
+
+  // Mark the start of the weights stage: loadLayersModel calls loadWeights
+  // right after the topology is built.
+  (function markWeightsStage() {
+    let proto = tf.LayersModel.prototype;
+    while (proto && !Object.prototype.hasOwnProperty.call(proto, 'loadWeights')) {
+      proto = Object.getPrototypeOf(proto);
+    }
+    const original = proto.loadWeights;
+    proto.loadWeights = function (...args) {
+      if (currentLoad) currentLoad.stage = 'weights';
+      return original.apply(this, args);
+    };
+  })();
+
+  function message(e) {
+    return (e && e.message) ? e.message : String(e);
+  }
+
+  async function wrap(stage, fn) {
+    try {
+      return {ok: true, value: await fn()};
+    } catch (e) {
+      return {ok: false, stage: (e && e.stage) || stage, message: message(e)};
+    }
+  }
+
+  // ---- tensors across the boundary ----
+
+  function toBase64(typed) {
+    const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+    const parts = [];
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000)));
+    }
+    return btoa(parts.join(''));
+  }
+
+  function fromBase64(b64) {
+    const s = atob(b64);
+    const bytes = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  const ARRAYS = {float32: Float32Array, int32: Int32Array, bool: Uint8Array};
+
+  function toTensor(spec) {
+    const Array_ = ARRAYS[spec.dtype];
+    if (!Array_) throw new StageError('predict', `unsupported input dtype ${spec.dtype}`);
+    return tf.tensor(new Array_(fromBase64(spec.data)), spec.shape, spec.dtype);
+  }
+
+  function encode(tensor, data) {
+    if (!ARRAYS[tensor.dtype]) {
+      throw new StageError('predict', `unsupported output dtype ${tensor.dtype}`);
+    }
+    return {data: toBase64(data), shape: tensor.shape, dtype: tensor.dtype};
+  }
+
+  // Run `model` on decoded inputs; return [outputs as tensors' data, ms].
+  async function run(model, xs) {
+    const t0 = performance.now();
+    let ys = model.predict(xs.length === 1 ? xs[0] : xs);
+    ys = Array.isArray(ys) ? ys : [ys];
+    try {
+      const datas = [];
+      for (const y of ys) datas.push(await y.data());
+      return [ys.map((y, i) => encode(y, datas[i])), performance.now() - t0];
+    } finally {
+      tf.dispose(ys);
+    }
+  }
+
+  function entry(id) {
+    const e = models.get(id);
+    if (!e) throw new StageError('predict', `no loaded model with id ${id}`);
+    return e;
+  }
+
+  // ---- backend ----
+
+  async function backendFacts(name) {
+    const backend = tf.backend();
+    const facts = {
+      tfjs_version: tf.version.tfjs,
+      float_precision: backend.floatPrecision(),
+      webgl_renderer: null,
+      webgl_version: null,
+      webgl_render_float32: null,
+      wasm_simd: null,
+      wasm_threads: null,
+      cross_origin_isolated: self.crossOriginIsolated === true,
+    };
+    if (name === 'webgl') {
+      facts.webgl_version = tf.env().getNumber('WEBGL_VERSION');
+      facts.webgl_render_float32 = tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED');
+      // TF.js 4.22's floatPrecision() answers 16 whenever float32 rendering is
+      // enabled (and so epsilon() is 1e-4); textures then hold float32, so
+      // report 32 and keep TF.js's own answer beside it.
+      facts.backend_float_precision = facts.float_precision;
+      if (facts.webgl_render_float32) facts.float_precision = 32;
+      const gl = backend.gpgpu.gl;
+      const info = gl.getExtension('WEBGL_debug_renderer_info');
+      facts.webgl_renderer = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) :
+                                    gl.getParameter(gl.RENDERER);
+    }
+    if (name === 'wasm') {
+      facts.wasm_simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+      facts.wasm_threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+    }
+    return facts;
+  }
+
+  // Activate backend `name`; when it cannot start, fail with the browser's own words.
+  async function setBackend(name, wasmDir) {
+    return wrap('backend', async () => {
+      const warnings = [];
+      const warn = console.warn;
+      console.warn = (...args) => {
+        warnings.push(args.map(String).join(' '));
+        warn.apply(console, args);
+      };
+      let ok;
+      try {
+        if (name === 'wasm') tf.wasm.setWasmPaths(wasmDir);
+        ok = await tf.setBackend(name);
+        await tf.ready();
+      } finally {
+        console.warn = warn;
+      }
+      if (!ok || tf.getBackend() !== name) {
+        throw new StageError('backend', warnings.join(' | ') ||
+            `tf.setBackend('${name}') failed; active backend is ${tf.getBackend()}`);
+      }
+      return backendFacts(name);
+    });
+  }
+
+  // ---- loading ----
+
+  // Read each response body fully before resolving. TF.js awaits every shard's
+  // response before reading any body, which deadlocks over HTTP/1.x once a
+  // model has more shards than Chromium's 6 connections per host.
+  async function fetchFully(url, init) {
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (e) {
+      throw new StageError('fetch', `fetch ${url} failed: ${message(e)}`);
+    }
+    if (!response.ok) {
+      throw new StageError('fetch', `HTTP ${response.status} for ${url}`);
+    }
+    const body = await response.arrayBuffer();
+    return new Response(body, {status: response.status, headers: response.headers});
+  }
+
+  const BYTES = {float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2};
+
+  // Fail early, in the weights stage, when the shards hold fewer bytes than the manifest needs.
+  function checkWeightBytes(artifacts) {
+    const specs = artifacts.weightSpecs || [];
+    let needed = 0;
+    for (const spec of specs) {
+      const dtype = spec.quantization ? spec.quantization.dtype : spec.dtype;
+      if (!(dtype in BYTES)) return;  // strings have no fixed size
+      needed += spec.shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
+    }
+    const data = artifacts.weightData;
+    const buffers = data == null ? [] : (Array.isArray(data) ? data : [data]);
+    const held = buffers.reduce((a, b) => a + b.byteLength, 0);
+    if (held < needed) {
+      throw new StageError('weights',
+          `the weights manifest needs ${needed} bytes but the shards hold ${held}`);
+    }
+  }
+
+  function tensorSpecs(tensors, names) {
+    // Sequential models leave inputNames/outputNames empty: fall back to the layer.
+    return tensors.map((t, i) => ({
+      name: (names && names[i]) || t.sourceLayer.name,
+      shape: t.shape,
+      dtype: t.dtype,
+    }));
+  }
+
+  async function load(id, url) {
+    return wrap('parse', async () => {
+      if (models.has(id)) dispose(id);
+      const t0 = performance.now();
+      const http = tf.io.http(url, {fetchFunc: fetchFully});
+      const state = {stage: 'fetch'};
+      const handler = {
+        load: async () => {
+          let artifacts;
+          try {
+            artifacts = await http.load();
+          } catch (e) {
+            const parseError = /parse model JSON|contains neither/.test(message(e));
+            throw new StageError(e.stage || (parseError ? 'parse' : 'fetch'), message(e));
+          }
+          state.stage = 'parse';
+          checkWeightBytes(artifacts);
+          return artifacts;
+        },
+      };
+      let model;
+      currentLoad = state;
+      try {
+        model = await tf.loadLayersModel(handler, {strict: true});
+      } catch (e) {
+        throw new StageError(e.stage || state.stage, message(e));
+      } finally {
+        currentLoad = null;
+      }
+      const loadMs = performance.now() - t0;
+      models.set(id, {model, firstPredictMs: null, subModels: new Map()});
+      return {
+        id,
+        load_ms: loadMs,
+        inputs: tensorSpecs(model.inputs, model.inputNames),
+        outputs: tensorSpecs(model.outputs, model.outputNames),
+        layers: model.layers.map(l => l.name),
+      };
+    });
+  }
+
+  // ---- running ----
+
+  async function predict(id, inputs) {
+    return wrap('predict', async () => {
+      const e = entry(id);
+      const xs = inputs.map(toTensor);
+      try {
+        const [outputs, ms] = await run(e.model, xs);
+        if (e.firstPredictMs == null) e.firstPredictMs = ms;
+        return outputs;
+      } finally {
+        tf.dispose(xs);
+      }
+    });
+  }
+
+  function layerTensors(model, name) {
+    const layer = model.getLayer(name);
+    let outs;
+    try {
+      outs = layer.output;
+    } catch (e) {  // a shared layer: every call's outputs
+      outs = layer.inboundNodes.flatMap(node => node.outputTensors);
+    }
+    return Array.isArray(outs) ? outs : [outs];
+  }
+
+  async function layerOutputs(id, inputs, names) {
+    return wrap('predict', async () => {
+      const e = entry(id);
+      const key = JSON.stringify(names);
+      let sub = e.subModels.get(key);
+      if (!sub) {
+        const outputs = [];
+        const counts = [];
+        for (const name of names) {
+          const tensors = layerTensors(e.model, name);
+          counts.push(tensors.length);
+          outputs.push(...tensors);
+        }
+        sub = {model: tf.model({inputs: e.model.inputs, outputs}), counts};
+        e.subModels.set(key, sub);
+      }
+      const xs = inputs.map(toTensor);
+      try {
+        const [flat] = await run(sub.model, xs);
+        const result = {};
+        let at = 0;
+        names.forEach((name, i) => {
+          result[name] = flat.slice(at, at + sub.counts[i]);
+          at += sub.counts[i];
+        });
+        return result;
+      } finally {
+        tf.dispose(xs);
+      }
+    });
+  }
+
+  async function timePredict(id, inputs, k) {
+    return wrap('predict', async () => {
+      const e = entry(id);
+      const xs = inputs.map(toTensor);
+      try {
+        const time = async () => {
+          const t0 = performance.now();
+          let ys = e.model.predict(xs.length === 1 ? xs[0] : xs);
+          ys = Array.isArray(ys) ? ys : [ys];
+          for (const y of ys) await y.data();
+          tf.dispose(ys);
+          return performance.now() - t0;
+        };
+        if (e.firstPredictMs == null) e.firstPredictMs = await time();
+        const runs = [];
+        for (let i = 0; i < k; i++) runs.push(await time());
+        const sorted = runs.slice().sort((a, b) => a - b);
+        const mid = Math.floor(sorted.length / 2);
+        const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+        return {first_predict_ms: e.firstPredictMs, predict_median_ms: median, runs_ms: runs};
+      } finally {
+        tf.dispose(xs);
+      }
+    });
+  }
+
+  function dispose(id) {
+    const e = models.get(id);
+    if (e) {
+      models.delete(id);
+      e.model.dispose();
+    }
+    return {ok: true, value: tf.memory().numTensors};
+  }
+
+  window.runner = {setBackend, load, predict, layerOutputs, timePredict, dispose};
+})();
