@@ -189,7 +189,7 @@ def rollup(records, backends=BACKENDS) -> tuple[dict, dict]:
 # --- view model ------------------------------------------------------------------------------------
 
 
-def _sci(x) -> str:
+def sci(x) -> str:
     if x is None:
         return "—"
     if x == 0:
@@ -258,12 +258,12 @@ def _failing_list(data) -> list[dict]:
             "outcome": rec["outcome"],
             "expected": rec["expected"],
             "message": rec["message"] or "",
-            "max_abs": _sci(rec["max_abs"]),
-            "atol": _sci(rec["tolerance"]["atol"]),
+            "max_abs": sci(rec["max_abs"]),
+            "atol": sci(rec["tolerance"]["atol"]),
             "divergence": (f"{fd['layer']} ({fd['class_name']})" if fd and fd.get("class_name")
                            else (fd["layer"] if fd else "—")),
-            "divergence_error": _sci(fd["max_abs"]) if fd else "—",
-            "preceding": ", ".join(f"{p['layer']} {_sci(p['max_abs'])}" for p in (fd["preceding"] if fd else [])[-3:]),
+            "divergence_error": sci(fd["max_abs"]) if fd else "—",
+            "preceding": ", ".join(f"{p['layer']} {sci(p['max_abs'])}" for p in (fd["preceding"] if fd else [])[-3:]),
         })
     return out
 
@@ -276,7 +276,7 @@ def _apps(data) -> list[dict]:
         t, s = rec["timings_ms"], rec["sizes"]
         out.append({
             "id": rec["id"], "case": rec["case"], "backend": rec["backend"], "outcome": rec["outcome"],
-            "ok": rec["ok"], "max_abs": _sci(rec["max_abs"]),
+            "ok": rec["ok"], "max_abs": sci(rec["max_abs"]),
             "convert": _ms(t.get("convert")), "load": _ms(t.get("load")),
             "first_predict": _ms(t.get("first_predict")), "predict_median": _ms(t.get("predict_median")),
             "model_json": _bytes(s.get("model_json_bytes")), "weights": _bytes(s.get("weights_bytes")),
@@ -326,7 +326,7 @@ def error_chart(data) -> dict:
         lanes.append({
             "backend": b, "y0": y0, "mid": mid, "colour": BACKEND_COLOUR.get(b, "#555"),
             "atol_x": x_of(tol["atol"]) if tol and tol["atol"] > 0 else None,
-            "atol": _sci(tol["atol"]) if tol else None,
+            "atol": sci(tol["atol"]) if tol else None,
         })
     lane_of = {lane["backend"]: lane for lane in lanes}
     points = []
@@ -336,7 +336,7 @@ def error_chart(data) -> dict:
             "id": r["id"], "x": x_of(r["max_abs"]),
             "y": round(lane["mid"] + _jitter(r["id"]) * (c["lane"] / 2 - 9), 1),
             "colour": lane["colour"] if r["ok"] else FAIL_COLOUR, "ok": r["ok"],
-            "title": f"{r['id']}\nmax_abs {_sci(r['max_abs'])} (atol {_sci(r['tolerance']['atol'])}) — {r['outcome']}",
+            "title": f"{r['id']}\nmax_abs {sci(r['max_abs'])} (atol {sci(r['tolerance']['atol'])}) — {r['outcome']}",
         })
     points.sort(key=lambda p: p["ok"], reverse=True)  # failures drawn last, on top
     height = c["top"] + len(lanes) * c["lane"] + c["bottom"]
@@ -382,8 +382,8 @@ def view(data) -> dict:
     records = sorted(data["records"], key=lambda r: (r["ok"], r["id"]))
     rows = [{
         **r,
-        "max_abs_text": _sci(r["max_abs"]),
-        "atol_text": _sci(r["tolerance"]["atol"]),
+        "max_abs_text": sci(r["max_abs"]),
+        "atol_text": sci(r["tolerance"]["atol"]),
         "ratio": (r["max_abs"] / r["tolerance"]["atol"]) if r["max_abs"] is not None and r["tolerance"]["atol"] else None,
     } for r in records]
     overrides = sorted({(r["case"], r["tolerance"]["atol"], r["tolerance"]["rtol"], r["tolerance"]["reason"])
@@ -400,11 +400,11 @@ def view(data) -> dict:
         "rejected": _rejected_list(data),
         "failing": _failing_list(data),
         "apps": _apps(data),
-        "overrides": [{"case": o[0], "atol": _sci(o[1]), "rtol": _sci(o[2]), "reason": o[3]} for o in overrides],
+        "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
         "outcomes": [(o, data["summary"]["by_outcome"].get(o, 0)) for o in OUTCOMES],
         "rows": rows,
         "chart": error_chart(data),
-        "sci": _sci,
+        "sci": sci,
     }
 
 
@@ -427,7 +427,7 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = _md_cell
-    env.filters["sci"] = _sci
+    env.filters["sci"] = sci
     return env
 
 
