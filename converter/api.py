@@ -1,0 +1,156 @@
+"""The converter's Python API: `convert` a Keras file, `check` one, or `save_keras_model` from memory."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from converter import topology
+from converter.errors import ConversionError, UnsupportedModelError
+from converter.reader import read_array, read_model_file
+from converter.weights import model_weights
+from converter.writer import DEFAULT_SHARD_SIZE, staged_directory, write_model_json, write_weights
+
+VERSION = "0.1.0"
+CONVERTED_BY = f"tfjs-certify converter v{VERSION}"
+
+
+@dataclasses.dataclass
+class LayerInfo:
+    name: str
+    class_name: str
+    weights: list[str]
+
+
+@dataclasses.dataclass
+class Analysis:
+    """What the support analysis found: the TF.js config, and every problem in it."""
+
+    path: Path
+    format: str
+    keras_version: str
+    model_config: dict
+    issues: list
+    layers: list[LayerInfo]
+
+    @property
+    def supported(self) -> bool:
+        return not self.issues
+
+
+@dataclasses.dataclass
+class ConversionResult:
+    """What `convert` wrote."""
+
+    out_dir: Path
+    files: dict[str, int]  # file name -> bytes
+    layers: list[LayerInfo]
+    weights: int
+    weight_bytes: int
+    keras_version: str
+    format: str
+    seconds: float
+
+    @property
+    def shards(self) -> int:
+        return sum(1 for f in self.files if f.endswith(".bin"))
+
+
+def _inventory(model_config: dict, weights) -> list[LayerInfo]:
+    by_layer: dict[str, list[str]] = {}
+    for w in weights:
+        by_layer.setdefault(w.layer, []).append(w.name)
+
+    def walk(cfg):
+        inner = cfg.get("config") or {}
+        for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
+            name = (layer.get("config") or {}).get("name", "")
+            yield LayerInfo(name, layer.get("class_name", ""), by_layer.get(name, []))
+    return list(walk(model_config))
+
+
+def _analyse(model_file) -> tuple[Analysis, list]:
+    cleaned = topology.clean(model_file.model_config)
+    tfjs_config, issues = topology.translate_model(cleaned, keras=model_file.keras_major)
+    try:
+        weights = model_weights(model_file, cleaned)
+    except (KeyError, TypeError) as e:
+        raise ConversionError(model_file.path, f"model config and weights do not match: {e}")
+    analysis = Analysis(model_file.path, model_file.format, model_file.keras_version, tfjs_config,
+                        issues, _inventory(cleaned, weights))
+    return analysis, weights
+
+
+def check(path) -> Analysis:
+    """The support analysis of a Keras file, without writing anything."""
+    with read_model_file(path) as model_file:
+        return _analyse(model_file)[0]
+
+
+def convert(path, out_dir, *, input_format: str | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
+            quantize: dict[str, list[str] | None] | None = None, split_weights_by_layer: bool = False,
+            overwrite: bool = False, metadata: dict | None = None) -> ConversionResult:
+    """Convert the Keras model file at `path` into a TF.js Layers artifact at `out_dir`.
+
+    `quantize` maps "float16" / "uint8" / "uint16" to weight-name patterns (`*` allowed; None: every
+    float32 weight). Raises `UnsupportedModelError` (nothing written) when TF.js cannot run the model
+    as Keras does, `ConversionError` for unreadable or inconsistent input.
+    """
+    start = time.perf_counter()
+    if input_format not in (None, "keras", "keras_keras", "keras_saved_model_v3", "h5", "keras_v3"):
+        raise ConversionError(path, f"unsupported --input_format {input_format!r}")
+    if shard_size <= 0:
+        raise ConversionError(path, "the weight shard size must be positive")
+    if len(quantize or {}) > 1:
+        raise ConversionError(path, "choose one quantization: float16, uint8 or uint16")
+    with read_model_file(path) as model_file:
+        analysis, weights = _analyse(model_file)
+        if analysis.issues:
+            raise UnsupportedModelError(path, analysis.issues)
+        if split_weights_by_layer:
+            groups: dict[str, list] = {}
+            for w in weights:
+                groups.setdefault(w.layer, []).append(w)
+            weight_groups = list(groups.values())
+        else:
+            weight_groups = [weights] if weights else []
+        model_json = {
+            "format": "layers-model",
+            "generatedBy": f"keras v{model_file.keras_version}",
+            "convertedBy": CONVERTED_BY,
+        }
+        if metadata:
+            model_json["userDefinedMetadata"] = metadata
+        topology_json = {"keras_version": model_file.keras_version, "backend": model_file.backend,
+                         "model_config": analysis.model_config}
+        if model_file.training_config:
+            topology_json["training_config"] = model_file.training_config
+        model_json["modelTopology"] = topology_json
+        with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
+            manifest, shard_files = write_weights(
+                stage, [[(w.name, (lambda d=w.dataset: read_array(d))) for w in g] for g in weight_groups],
+                shard_size=shard_size, quantize_map=quantize or {})
+            model_json["weightsManifest"] = manifest
+            try:
+                json_file = write_model_json(stage, model_json)
+            except ValueError as e:
+                raise ConversionError(path, f"the model config cannot be written as JSON: {e}")
+    files = {json_file.name: json_file.bytes} | {f.name: f.bytes for f in shard_files}
+    return ConversionResult(Path(out_dir), files, analysis.layers, len(weights),
+                            sum(f.bytes for f in shard_files), model_file.keras_version,
+                            model_file.format, time.perf_counter() - start)
+
+
+def save_keras_model(model, out_dir, **options) -> ConversionResult:
+    """Convert an in-memory Keras 3 or tf_keras model (the counterpart of tensorflowjs'
+    `save_keras_model`). The model is saved by its own Keras (`.keras` for Keras 3, `.h5` for
+    tf_keras) into a temporary file, which is then converted like any file."""
+    keras3 = type(model).__module__.startswith("keras")
+    suffix = ".keras" if keras3 else ".h5"
+    with tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp:
+        path = os.path.join(tmp, "model" + suffix)
+        model.save(path)
+        result = convert(path, out_dir, **options)
+    return result

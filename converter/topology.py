@@ -1,0 +1,190 @@
+"""Keras 2 and Keras 3 model configs to the Keras 2 style config TF.js 4.22 deserializes.
+
+This module owns the *structure*: serialized-object envelopes, dtype policies, the Keras 3 node format,
+input/output layer lists, Sequential inputs, nested models and wrappers. What each layer's arguments
+mean in TF.js is `converter.support`'s job: every layer config goes through `support.adapt_layer`.
+Problems are collected as `Issue`s, never raised, so that a model's every problem is reported at once.
+"""
+from __future__ import annotations
+
+import copy
+
+from converter.support import Issue, adapt_layer
+
+CONTAINERS = ("Functional", "Model", "Sequential")
+# Keys Keras 3 adds to serialized objects that carry no meaning for TF.js.
+ENVELOPE_KEYS = ("module", "registered_name", "build_config", "compile_config", "shared_object_id")
+# Keras 3 records how a mask is computed as op layers (Embedding(mask_zero) -> NotEqual, Masking ->
+# NotEqual + Any); TF.js propagates the same masks implicitly, so these nodes are dropped.
+MASK_OPS = ("NotEqual", "Any")
+
+
+def is_serialized(obj) -> bool:
+    return isinstance(obj, dict) and "class_name" in obj and "config" in obj
+
+
+def clean(obj):
+    """Strip Keras 3 envelopes recursively: {module, class_name, config, registered_name} -> {class_name,
+    config}; DTypePolicy objects -> their name; serialized functions (activations) -> their name."""
+    if isinstance(obj, list):
+        return [clean(x) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if is_serialized(obj):
+        cls = obj["class_name"]
+        if isinstance(cls, str) and cls.endswith("DTypePolicy") and isinstance(obj["config"], dict):
+            return obj["config"].get("name", "float32")
+        if cls == "function" and isinstance(obj["config"], str):
+            return obj["config"]
+        if obj.get("registered_name") and obj.get("registered_name") not in (cls, "function") \
+                and cls not in CONTAINERS:
+            # A custom object registered in Python: keep the registered name so support rejects it.
+            return {"class_name": obj["registered_name"], "config": clean(obj["config"])}
+    return {k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}
+
+
+def translate_model(model_config: dict, *, keras: int) -> tuple[dict, list[Issue]]:
+    """(TF.js model config, issues) for a Keras 2 or 3 `model_config`."""
+    issues: list[Issue] = []
+    out = _container(clean(copy.deepcopy(model_config)), keras, issues)
+    return out, issues
+
+
+def _container(obj: dict, keras: int, issues: list) -> dict:
+    cls = obj.get("class_name")
+    cfg = obj.get("config")
+    if cls == "Sequential":
+        return {"class_name": "Sequential", "config": _sequential(cfg, keras, issues)}
+    if cls in ("Functional", "Model"):
+        return {"class_name": cls, "config": _functional(cfg, keras, issues)}
+    issues.append(Issue(layer=str((cfg or {}).get("name", "?")), class_name=str(cls), argument=None,
+                        value=None, code="needs_python_code",
+                        reason=f"model class {cls!r} is a subclassed model; only Sequential and "
+                               f"functional models have a config TF.js can rebuild"))
+    return obj
+
+
+def _layer(entry: dict, keras: int, issues: list) -> dict:
+    """One layer entry: nested models recurse, everything else goes through support."""
+    cls = entry.get("class_name")
+    if cls in CONTAINERS:
+        return _container(entry, keras, issues) | {k: v for k, v in entry.items()
+                                                     if k not in ("class_name", "config")}
+    cfg = dict(entry.get("config") or {})
+    if cls == "Bidirectional":
+        cfg = _unprefix_forward(cfg)
+    # Wrapped layers and RNN cells are layer configs of their own.
+    for key in ("layer", "cell"):
+        if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
+            cfg[key] = _layer(cfg[key], keras, issues)
+    if isinstance(cfg.get("cells"), list):
+        cfg["cells"] = [_layer(c, keras, issues) for c in cfg["cells"]]
+    new_cls, new_cfg, layer_issues = adapt_layer(cls, cfg, keras=keras)
+    issues.extend(layer_issues)
+    return {**entry, "class_name": new_cls, "config": new_cfg}
+
+
+def _unprefix_forward(cfg: dict) -> dict:
+    """Keras 3 stores Bidirectional's already-renamed copy (`forward_x`); TF.js adds `forward_` itself."""
+    inner = copy.deepcopy(cfg.get("layer") or {})
+    name = (inner.get("config") or {}).get("name", "")
+    if name.startswith("forward_"):
+        inner["config"]["name"] = name[len("forward_"):]
+    return {**cfg, "layer": inner}
+
+
+def _sequential(cfg, keras: int, issues: list) -> dict:
+    if isinstance(cfg, list):  # very old Keras: the config is the layer list
+        cfg = {"layers": cfg}
+    layers = list(cfg.get("layers") or [])
+    first = layers[0] if layers else None
+    has_input = first is not None and (first.get("class_name") == "InputLayer" or any(
+        k in (first.get("config") or {}) for k in ("batch_input_shape", "batch_shape")))
+    if not has_input:
+        shape = cfg.get("build_input_shape")
+        if shape is None:
+            issues.append(Issue(layer=str(cfg.get("name")), class_name="Sequential", argument=None,
+                                value=None, code="unsupported_argument",
+                                reason="the Sequential model was never built, so it has no input shape"))
+        else:
+            layers.insert(0, {"class_name": "InputLayer", "config": {
+                "batch_input_shape": list(shape), "dtype": "float32",
+                "name": f"{cfg.get('name', 'sequential')}_input"}})
+    out = {"name": cfg.get("name"), "layers": [_layer(entry, keras, issues) for entry in layers]}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _flat_triples(value):
+    """Keras 3 writes a single input/output as a flat ["x", 0, 0]; Keras 2 always nests."""
+    if value and isinstance(value[0], str):
+        return [list(value)]
+    return [list(v) for v in value or []]
+
+
+def _functional(cfg: dict, keras: int, issues: list) -> dict:
+    entries = cfg.get("layers") or []
+    by_name = {e.get("name") or (e.get("config") or {}).get("name"): e for e in entries}
+    translated = []
+    for entry in entries:
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
+        nodes = [_node(node, name, entry.get("class_name"), by_name, issues)
+                 for node in entry.get("inbound_nodes") or []]
+        translated.append({**entry, "name": name, "inbound_nodes": nodes})
+    # Mask op layers nobody reads any more are dropped.
+    used = {ref[0] for e in translated for node in e["inbound_nodes"] for ref in node}
+    outputs = _flat_triples(cfg.get("output_layers"))
+    used |= {ref[0] for ref in outputs}
+    kept = [e for e in translated if not (e.get("class_name") in MASK_OPS and e["name"] not in used)]
+    return {
+        "name": cfg.get("name"),
+        "layers": [_layer(e, keras, issues) for e in kept],
+        "input_layers": _flat_triples(cfg.get("input_layers")),
+        "output_layers": outputs,
+    }
+
+
+def _is_tensor(obj) -> bool:
+    return isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
+
+
+def _refs(obj) -> list:
+    """Every keras tensor in a (nested) argument, as [layer, node_index, tensor_index]."""
+    if _is_tensor(obj):
+        return [list(obj["config"]["keras_history"])]
+    if isinstance(obj, (list, tuple)):
+        return [r for x in obj for r in _refs(x)]
+    if isinstance(obj, dict):
+        return [r for x in obj.values() for r in _refs(x)]
+    return []
+
+
+def _node(node, layer: str, cls: str, by_name: dict, issues: list) -> list:
+    """A Keras 3 node {"args", "kwargs"} as a Keras 2 list of [layer, node, tensor, kwargs]."""
+    if isinstance(node, list):  # already Keras 2
+        return node
+    args = list(node.get("args") or [])
+    kwargs = dict(node.get("kwargs") or {})
+
+    def problem(argument, reason):
+        issues.append(Issue(layer=str(layer), class_name=str(cls), argument=argument, value=None,
+                            code="unsupported_argument", reason=reason))
+
+    refs = _refs(args[0]) if args else []
+    if cls not in MASK_OPS and any(_refs(a) for a in args[1:]):
+        problem("args", "tensors passed as extra positional arguments")
+    # RNN initial states follow the inputs, as in Keras 2 (TF.js splits them off again).
+    refs += _refs(kwargs.pop("initial_state", None))
+    mask = kwargs.pop("mask", None)
+    for ref in _refs(mask):
+        if (by_name.get(ref[0]) or {}).get("class_name") not in MASK_OPS:
+            problem("mask", "an explicit mask tensor; TF.js only propagates masks from "
+                            "Embedding(mask_zero=True) and Masking")
+    if kwargs.pop("training", None):
+        problem("training", "called with training=True, which TF.js ignores at inference")
+    for key, value in list(kwargs.items()):
+        if _refs(value):
+            problem(key, f"tensor passed as keyword argument {key!r}")
+            kwargs.pop(key)
+        elif value is None:
+            kwargs.pop(key)
+    return [[r[0], r[1], r[2], dict(kwargs)] for r in refs]

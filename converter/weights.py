@@ -1,0 +1,224 @@
+"""Which weights a model has, in which order, and under which names TF.js looks for them.
+
+TF.js matches every manifest entry to a variable by name, `<layer>/<weight>` (container.ts
+`loadWeights`; `<layer>/<cell>/<weight>` also matches, the middle part being dropped on a miss). We
+write the names tf_keras writes, which the official converter copies and TF.js is known to load:
+
+- tf_keras `.h5`: the file's own `weight_names`, without the `:0` suffix;
+- Keras 3 `.h5`: the same, without the model-name prefix Keras 3 puts on weights inside Sequential
+  models (`seq/dense/kernel` -> `dense/kernel`);
+- Keras 3 `.keras`: the file has no names, only object paths (`layers/dense/vars/0`); names come
+  from the config and `WEIGHT_NAMES`, in the order each layer creates its weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import h5py
+
+from converter.errors import ConversionError
+
+# Weights each layer class creates, in creation order, with the config flag that must be true for it
+# to exist. The single place to add a layer with weights.
+WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "Dense": (("kernel", None), ("bias", "use_bias")),
+    "Conv1D": (("kernel", None), ("bias", "use_bias")),
+    "Conv2D": (("kernel", None), ("bias", "use_bias")),
+    "Conv3D": (("kernel", None), ("bias", "use_bias")),
+    "Conv2DTranspose": (("kernel", None), ("bias", "use_bias")),
+    "Conv3DTranspose": (("kernel", None), ("bias", "use_bias")),
+    "SeparableConv2D": (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias")),
+    "DepthwiseConv2D": (("depthwise_kernel", None), ("bias", "use_bias")),
+    "BatchNormalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None),
+                           ("moving_variance", None)),
+    "LayerNormalization": (("gamma", "scale"), ("beta", "center")),
+    "Embedding": (("embeddings", None),),
+    "PReLU": (("alpha", None),),
+    "SimpleRNNCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
+    "GRUCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
+    "LSTMCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
+    "ConvLSTM2DCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
+}
+# Recurrent layers keep their weights in a cell; the cell's name is the one tf_keras gives it.
+RNN_CELLS = {"SimpleRNN": ("SimpleRNNCell", "simple_rnn_cell"), "GRU": ("GRUCell", "gru_cell"),
+             "LSTM": ("LSTMCell", "lstm_cell"), "ConvLSTM2D": ("ConvLSTM2DCell", "conv_lstm_cell")}
+CONTAINERS = ("Functional", "Model", "Sequential")
+
+
+@dataclasses.dataclass
+class Weight:
+    """One weight: the name TF.js will look for, and the dataset holding its value."""
+
+    name: str
+    dataset: h5py.Dataset
+    layer: str = ""  # the top-level layer it belongs to (for --split_weights_by_layer)
+
+    @property
+    def shape(self):
+        return tuple(self.dataset.shape)
+
+
+def snake_case(name: str) -> str:
+    """Keras' object-path naming of a class (`Conv2D` -> `conv2d`, `InputLayer` -> `input_layer`)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def layer_weight_names(class_name: str, config: dict) -> list[str]:
+    return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if flag is None or config.get(flag, True)]
+
+
+def model_weights(model_file, model_config: dict) -> list[Weight]:
+    """Every weight of the model in manifest order, named for TF.js. `model_config` is the file's
+    config with envelopes cleaned (see `topology.clean`), before translation."""
+    if model_file.layout == "h5_layers":
+        return _h5_weights(model_file, model_config)
+    return _object_weights(model_file, model_config)
+
+
+# --- .h5: names from the file -------------------------------------------------------------------
+
+def _sequential_names(cfg: dict) -> set[str]:
+    """Names of every Sequential container in the model, the model itself included."""
+    names = set()
+    if cfg.get("class_name") == "Sequential":
+        names.add((cfg.get("config") or {}).get("name"))
+    inner = cfg.get("config") or {}
+    for layer in inner.get("layers", []) if isinstance(inner, dict) else inner:
+        if layer.get("class_name") in CONTAINERS:
+            names |= _sequential_names(layer)
+    return names
+
+
+def _h5_weights(model_file, model_config) -> list[Weight]:
+    group = model_file.weights
+    prefixes = _sequential_names(model_config) if model_file.keras_major == 3 else set()
+    out = []
+    layer_names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("layer_names", [])]
+    for layer_name in layer_names:
+        if layer_name not in group:
+            raise ConversionError(model_file.path, f"weights of layer {layer_name!r} are missing")
+        layer_group = group[layer_name]
+        for raw in layer_group.attrs.get("weight_names", []):
+            raw = raw.decode() if isinstance(raw, bytes) else raw
+            if raw not in layer_group:
+                raise ConversionError(model_file.path, f"weight {raw!r} of layer {layer_name!r} is missing")
+            name = raw[:-2] if raw.endswith(":0") else raw
+            parts = name.split("/")
+            while len(parts) > 2 and parts[0] in prefixes:
+                parts = parts[1:]
+            out.append(Weight("/".join(parts), layer_group[raw], layer_name))
+    return out
+
+
+# --- .keras: names from the config, values from object paths -------------------------------------
+
+def _vars(group: h5py.Group | None, path, expected: int, what: str) -> list[h5py.Dataset]:
+    datasets = []
+    if group is not None and "vars" in group:
+        v = group["vars"]
+        datasets = [v[str(i)] for i in range(len(v))]
+    if len(datasets) != expected:
+        raise ConversionError(path, f"{what} has {len(datasets)} weights in the file, the config says {expected}")
+    return datasets
+
+
+def _object_weights(model_file, model_config) -> list[Weight]:
+    out: list[Weight] = []
+    entries = (model_config.get("config") or {}).get("layers") or []
+    sequential = model_config.get("class_name") == "Sequential"
+    for entry, sub in _layer_groups(entries, model_file.weights, skip_input=sequential):
+        start = len(out)
+        _walk_layer(entry, sub, model_file.path, out)
+        for w in out[start:]:
+            w.layer = (entry.get("config") or {}).get("name", "")
+    return out
+
+
+def _layer_groups(entries: list[dict], group: h5py.Group | None, skip_input: bool):
+    """Pair each config layer with its object-path group: by the `name` attribute Keras writes on
+    `vars` when present, else by Keras' own path naming (snake_case class name, `_1`, `_2` on repeats)."""
+    layers_group = group["layers"] if group is not None and "layers" in group else None
+    by_attr = {}
+    if layers_group is not None:
+        for key, sub in layers_group.items():
+            name = sub["vars"].attrs.get("name") if "vars" in sub else None
+            if name is not None:
+                by_attr[name.decode() if isinstance(name, bytes) else name] = sub
+    used: dict[str, int] = {}
+    for entry in entries:
+        cls = entry.get("class_name")
+        if skip_input and cls == "InputLayer":
+            continue
+        path = snake_case(cls)
+        if path in used:
+            used[path] += 1
+            path = f"{path}_{used[path]}"
+        else:
+            used[path] = 0
+        name = (entry.get("config") or {}).get("name")
+        sub = by_attr.get(name)
+        if sub is None and layers_group is not None and path in layers_group:
+            sub = layers_group[path]
+        yield entry, sub
+
+
+def _walk_container(cfg: dict, group, path, out: list):
+    inner = cfg.get("config") or {}
+    entries = inner.get("layers") or []
+    for entry, sub in _layer_groups(entries, group, skip_input=cfg.get("class_name") == "Sequential"):
+        _walk_layer(entry, sub, path, out)
+
+
+def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
+    cls = entry.get("class_name")
+    cfg = entry.get("config") or {}
+    name = name or cfg.get("name")
+    if cls in CONTAINERS:
+        _walk_container(entry, group, path, out)
+    elif cls == "Bidirectional":
+        inner = cfg["layer"]
+        base = inner["config"]["name"]
+        base = base[len("forward_"):] if base.startswith("forward_") else base
+        for side in ("forward", "backward"):
+            sub = group[f"{side}_layer"] if group is not None and f"{side}_layer" in group else None
+            _walk_layer(inner, sub, path, out, name=f"{name}/{side}_{base}")
+    elif cls == "TimeDistributed":
+        # tf_keras names the wrapped layer's weights after the wrapper: `td/kernel`.
+        inner = cfg["layer"]
+        sub = group["layer"] if group is not None and "layer" in group else None
+        _walk_layer(inner, sub, path, out, name=name)
+    elif cls in RNN_CELLS:
+        cell_cls, cell_name = RNN_CELLS[cls]
+        sub = group["cell"] if group is not None and "cell" in group else None
+        _add(out, path, f"{name}/{cell_name}", cell_cls, cfg, sub)
+    elif cls == "RNN":
+        cell = cfg["cell"]
+        sub = group["cell"] if group is not None and "cell" in group else None
+        if cell["class_name"] == "StackedRNNCells":
+            cells = cell["config"]["cells"]
+            used: dict[str, int] = {}
+            for c in cells:
+                key = snake_case(c["class_name"])
+                used[key] = used.get(key, -1) + 1
+                key = key if used[key] == 0 else f"{key}_{used[key]}"
+                csub = sub["cells"][key] if sub is not None and "cells" in sub and key in sub["cells"] else None
+                _add(out, path, f"{name}/stacked_rnn_cells/{c['config']['name']}", c["class_name"],
+                     c["config"], csub)
+        else:
+            _add(out, path, f"{name}/{cell['config']['name']}", cell["class_name"], cell["config"], sub)
+    else:
+        _add(out, path, name, cls, cfg, group)
+
+
+def _add(out: list, path, prefix: str, cls: str, cfg: dict, group):
+    names = layer_weight_names(cls, cfg)
+    has_vars = group is not None and "vars" in group and len(group["vars"]) > 0
+    if cls not in WEIGHT_NAMES and has_vars:
+        raise ConversionError(path, f"layer {prefix!r} ({cls}) has weights the converter cannot name")
+    if not names:
+        return
+    for weight, dataset in zip(names, _vars(group, path, len(names), f"layer {prefix!r} ({cls})")):
+        out.append(Weight(f"{prefix}/{weight}", dataset))
