@@ -117,16 +117,18 @@ def compare(baseline: dict, new: dict, *, only_ids=None) -> Diff:
 def diff_table(diff: Diff):
     """The diff as a rich Table: regressions first, then improvements and other changes."""
     from rich.table import Table
+    from rich.text import Text
 
     scope = "subset" if diff.partial else "full"
     title = f"Baseline comparison ({scope}): {len(diff.regressions)} regression(s), {len(diff.improvements)} improvement(s)"
     table = Table(title=title, caption=f"{diff.compared} records in both reports")
     for name in ("", "change", "record / layer@backend", "before", "after", "detail"):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold", no_wrap=name == "record / layer@backend")
     for sign, style, changes in (("✗", "red", diff.regressions), ("✓", "green", diff.improvements),
                                  ("·", "dim", diff.changes)):
         for c in changes:
-            table.add_row(sign, c.kind, c.id, c.before, c.after, c.detail, style=style)
+            # Text, not markup: record ids hold brackets ("Dense[units=4]") rich would eat.
+            table.add_row(*(Text(v) for v in (sign, c.kind, c.id, c.before, c.after, c.detail)), style=style)
     return table
 
 

@@ -106,7 +106,8 @@ def cmd_compare(args) -> int:
     from harness import baseline as gate
     from harness import report
 
-    console = Console()
+    # Logs (not a terminal) get a wide table so record ids stay on one line and can be grepped.
+    console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
     new = report.load(args.new)
     if args.update_baseline:
         old_path = Path(args.baseline)

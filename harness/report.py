@@ -495,9 +495,10 @@ def load(path) -> dict:
 def summary_table(data):
     """A rich Table for the console: outcome counts per backend, then the summary line as caption."""
     from rich.table import Table
+    from rich.text import Text
 
     backends = _backends_of(data)
-    table = Table(title="tfjs-certify", caption=data["summary"]["line"], show_footer=True)
+    table = Table(title="tfjs-certify", caption=Text(data["summary"]["line"]), show_footer=True)
     table.add_column("outcome", footer="ok / total")
     counts = Counter((r["outcome"], r["backend"]) for r in data["records"])
     for b in backends:
