@@ -175,7 +175,7 @@ BATCH_NORM = {
     "beta_constraint": CONSTRAINT,
     "gamma_constraint": CONSTRAINT,
     "renorm": drop_if(False, why="TF.js 4.22 has no batch renormalization"),
-    "renorm_clipping": drop_if(None, why="TF.js 4.22 has no batch renormalization"),
+    "renorm_clipping": drop_always(why="only used with renorm"),
     "renorm_momentum": drop_always(why="only used with renorm"),
     "synchronized": drop_if(False, why="TF.js 4.22 has no synchronized batch norm"),
     "fused": drop_always(why="an implementation detail"),
@@ -386,7 +386,10 @@ CLASS_RENAMES = {
 CONTAINERS = frozenset({"Sequential", "Model", "Functional"})
 
 # Layers that run Python code TF.js cannot see.
-PYTHON_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
+PYTHON_LAYERS = frozenset({
+    "Lambda", "TFOpLambda", "SlicingOpLambda",
+    "JaxLayer", "FlaxLayer", "TorchModuleWrapper", "TFSMLayer",
+})
 
 # Standard Keras layers TF.js 4.22 lacks. RandomHeight and layers/nlp/* exist in
 # the source tree but are not registered in the 4.22 bundle (tf-layers.js).
@@ -401,7 +404,17 @@ MISSING_LAYERS = frozenset({
     "RandomHeight", "RandomFlip", "RandomRotation", "RandomZoom", "RandomCrop",
     "RandomTranslation", "RandomContrast", "RandomBrightness",
     "TextVectorization", "StringLookup", "IntegerLookup", "Hashing", "HashedCrossing",
-    "EinsumDense", "CuDNNGRU", "CuDNNLSTM",
+    "EinsumDense", "CuDNNGRU", "CuDNNLSTM", "RMSNormalization", "GroupedQueryAttention",
+    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+    "AugMix", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "CutMix",
+    "Equalization", "MaxNumBoundingBoxes", "MelSpectrogram", "MixUp", "Pipeline",
+    "RandAugment", "RandomColorDegeneration", "RandomColorJitter", "RandomElasticTransform",
+    "RandomErasing", "RandomGaussianBlur", "RandomGrayscale", "RandomHue", "RandomInvert",
+    "RandomPerspective", "RandomPosterization", "RandomSaturation", "RandomSharpness",
+    "RandomShear", "ReversibleEmbedding", "STFTSpectrogram", "Solarization",
+    "DenseFeatures", "LocallyConnected1D", "LocallyConnected2D",
+    "Layer", "Wrapper", "AbstractRNNCell",
 })
 
 # --- Activations (activations.js); value: TF.js name, or None when Keras 3 differs. ---
