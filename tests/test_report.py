@@ -221,6 +221,8 @@ def test_markdown(tmp_path):
     assert "layer_norm (LayerNormalization)" in failing
     assert "Embedding[mask_zero=True]-keras3-h5-cpu" in failing
     assert "Dense[units=4]-keras3-h5-cpu" not in failing
+    assert "Dense[units=4]-keras3-h5-webgl" not in failing  # its backend was unavailable
+    assert "1 record(s) did not run: their backend was unavailable" in failing
     # architectures: timings and sizes
     assert "| MobileNetV2-keras3-h5-cpu | ✅ pass | 2.0e-06 | 812 | 1450 | 640 | 98 | 147.5 KiB | 13.5 MiB | 4 |" in md
     assert "| converter_error | 1 |" in md and "| **total** | **11** |" in md
