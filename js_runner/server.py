@@ -11,6 +11,7 @@ cross-origin isolated (threaded wasm needs SharedArrayBuffer).
 import http.server
 import mimetypes
 import os
+import sys
 import threading
 import urllib.parse
 
@@ -122,6 +123,12 @@ class _Server(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.roots = {}  # first URL segment -> real directory path
         self.lock = threading.Lock()
+
+    def handle_error(self, request, client_address):
+        # A browser dropping a connection (a page closed mid-load) is routine.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError):
+            sys.stderr.write(f"js_runner.server: {type(exc).__name__}: {exc}\n")
 
     def resolve(self, raw_path):
         """Map a request path to (status, file path); status is 200, 403 or 404."""

@@ -91,6 +91,7 @@ class _Slot:
     console: list = dataclasses.field(default_factory=list)
     live: set = dataclasses.field(default_factory=set)
     lost: set = dataclasses.field(default_factory=set)
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
 
 def _encode(array):
@@ -370,11 +371,26 @@ class BrowserSession:
             await asyncio.wait_for(slot.context.close(), 20)
         except Exception:
             pass
-        await self._open(slot)
+        try:
+            if not self._browser.is_connected():  # the whole browser died: start another
+                self._browser = await self._pw.chromium.launch(
+                    executable_path=self.chromium_path, args=CHROMIUM_FLAGS, headless=True,
+                    timeout=self.timeout_s * 1000,
+                )
+            await self._open(slot)
+        except Exception as e:
+            slot.info = BackendInfo(name=slot.name, available=False,
+                                    reason=f"could not reopen the page: {_one_line(e)}")
 
     async def _call_async(self, slot, fn, args, timeout):
+        async with slot.lock:  # one call at a time per page; backends run independently
+            return await self._call_locked(slot, fn, args, timeout)
+
+    async def _call_locked(self, slot, fn, args, timeout):
         from playwright.async_api import Error as PlaywrightError
 
+        if not slot.info.available:
+            raise RunnerError("backend", f"backend {slot.name} is unavailable: {slot.info.reason}")
         start = len(slot.console)
         console = slot.console
         try:

@@ -5,6 +5,8 @@ style, with weights written by numpy, so the expected outputs follow by
 arithmetic and nothing depends on the converter.
 """
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import time
@@ -295,6 +297,36 @@ def test_a_model_that_never_finishes_loading_times_out(session, tmp_path):
     assert time.monotonic() - started < 30
     assert session.backends["cpu"].available
     assert_next_model_loads(session, tmp_path, "cpu")
+
+
+def test_a_crashed_page_is_a_crash_error_and_is_replaced(session, tmp_path):
+    handle = session.load(dense_model(tmp_path / "m"), "wasm")
+    slot = session._slots["wasm"]  # reach in only to crash the renderer, via CDP Page.crash
+
+    async def crash():
+        cdp = await slot.context.new_cdp_session(slot.page)
+        try:
+            await asyncio.wait_for(cdp.send("Page.crash"), 2)
+        except (asyncio.TimeoutError, Exception):
+            pass  # the renderer dies before it can answer
+
+    session._run(crash(), 5)
+    with pytest.raises(RunnerError) as e:
+        session.predict(handle, np.zeros((1, 3)))
+    assert e.value.stage == "crash"
+    assert session.backends["wasm"].available
+    assert_next_model_loads(session, tmp_path, "wasm")
+
+
+def test_backends_run_concurrently_from_threads(session, tmp_path):
+    handles = [session.load(dense_model(tmp_path / b), b) for b in BACKENDS]
+    x = np.array([[1.0, 2.0, 3.0]], np.float32)
+    with concurrent.futures.ThreadPoolExecutor(len(handles)) as pool:
+        results = list(pool.map(lambda h: session.predict(h, x)[0], handles))
+    for y in results:
+        np.testing.assert_allclose(y, [[-0.5, 3.75]], atol=1e-3)
+    for h in handles:
+        session.dispose(h)
 
 
 def test_a_model_lost_to_a_page_reset_says_so(session, tmp_path):
