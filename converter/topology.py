@@ -124,15 +124,18 @@ def _flat_triples(value):
 def _functional(cfg: dict, keras: int, issues: list) -> dict:
     entries = cfg.get("layers") or []
     by_name = {e.get("name") or (e.get("config") or {}).get("name"): e for e in entries}
+    # A nested model has a node of its own from being built (Keras 2 and TF.js count it, Keras 3 does
+    # not): references to it from Keras 3 nodes shift by one.
+    shift = {n for n, e in by_name.items() if e.get("class_name") in CONTAINERS} if keras == 3 else set()
     translated = []
     for entry in entries:
         name = entry.get("name") or (entry.get("config") or {}).get("name")
-        nodes = [_node(node, name, entry.get("class_name"), by_name, issues)
+        nodes = [_node(node, name, entry.get("class_name"), by_name, shift, issues)
                  for node in entry.get("inbound_nodes") or []]
         translated.append({**entry, "name": name, "inbound_nodes": nodes})
     # Mask op layers nobody reads any more are dropped.
     used = {ref[0] for e in translated for node in e["inbound_nodes"] for ref in node}
-    outputs = _flat_triples(cfg.get("output_layers"))
+    outputs = [[n, i + (n in shift), t] for n, i, t in _flat_triples(cfg.get("output_layers"))]
     used |= {ref[0] for ref in outputs}
     kept = [e for e in translated if not (e.get("class_name") in MASK_OPS and e["name"] not in used)]
     return {
@@ -158,7 +161,7 @@ def _refs(obj) -> list:
     return []
 
 
-def _node(node, layer: str, cls: str, by_name: dict, issues: list) -> list:
+def _node(node, layer: str, cls: str, by_name: dict, shift: set, issues: list) -> list:
     """A Keras 3 node {"args", "kwargs"} as a Keras 2 list of [layer, node, tensor, kwargs]."""
     if isinstance(node, list):  # already Keras 2
         return node
@@ -187,4 +190,4 @@ def _node(node, layer: str, cls: str, by_name: dict, issues: list) -> list:
             kwargs.pop(key)
         elif value is None:
             kwargs.pop(key)
-    return [[r[0], r[1], r[2], dict(kwargs)] for r in refs]
+    return [[r[0], r[1] + (r[0] in shift), r[2], dict(kwargs)] for r in refs]

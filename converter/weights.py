@@ -92,9 +92,26 @@ def _sequential_names(cfg: dict) -> set[str]:
     return names
 
 
+def _stacked_cell_renames(cfg: dict) -> dict[str, str]:
+    """TF.js names the cells of a StackedRNNCells `RNNCell_<i>`, where Keras writes
+    `stacked_rnn_cells/<cell name>` (the official converter's names do not load)."""
+    renames = {}
+    inner = cfg.get("config") or {}
+    for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
+        lcfg = layer.get("config") or {}
+        cell = lcfg.get("cell") if isinstance(lcfg, dict) else None
+        if layer.get("class_name") in CONTAINERS:
+            renames |= _stacked_cell_renames(layer)
+        elif isinstance(cell, dict) and cell.get("class_name") == "StackedRNNCells":
+            for i, c in enumerate(cell["config"]["cells"]):
+                renames[f"{lcfg['name']}/stacked_rnn_cells/{c['config']['name']}"] = f"{lcfg['name']}/RNNCell_{i}"
+    return renames
+
+
 def _h5_weights(model_file, model_config) -> list[Weight]:
     group = model_file.weights
     prefixes = _sequential_names(model_config) if model_file.keras_major == 3 else set()
+    renames = _stacked_cell_renames(model_config)
     out = []
     layer_names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("layer_names", [])]
     for layer_name in layer_names:
@@ -109,7 +126,9 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
             parts = name.split("/")
             while len(parts) > 2 and parts[0] in prefixes:
                 parts = parts[1:]
-            out.append(Weight("/".join(parts), layer_group[raw], layer_name))
+            prefix, _, weight = "/".join(parts).rpartition("/")
+            name = f"{renames.get(prefix, prefix)}/{weight}"
+            out.append(Weight(name, layer_group[raw], layer_name))
     return out
 
 
@@ -200,12 +219,12 @@ def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
         if cell["class_name"] == "StackedRNNCells":
             cells = cell["config"]["cells"]
             used: dict[str, int] = {}
-            for c in cells:
+            for i, c in enumerate(cells):
                 key = snake_case(c["class_name"])
                 used[key] = used.get(key, -1) + 1
                 key = key if used[key] == 0 else f"{key}_{used[key]}"
                 csub = sub["cells"][key] if sub is not None and "cells" in sub and key in sub["cells"] else None
-                _add(out, path, f"{name}/stacked_rnn_cells/{c['config']['name']}", c["class_name"],
+                _add(out, path, f"{name}/RNNCell_{i}", c["class_name"],
                      c["config"], csub)
         else:
             _add(out, path, f"{name}/{cell['config']['name']}", cell["class_name"], cell["config"], sub)
