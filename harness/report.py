@@ -44,6 +44,18 @@ def _where(error) -> str:
     return path.lstrip(".") or "(top level)"
 
 
+def _non_finite(value, where=""):
+    """The path of the first NaN/inf float in `value`, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "(top level)"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
 def validate(data) -> None:
     """Raise ReportError (one line: where and what) unless `data` is a well-formed compat report.
 
@@ -53,6 +65,10 @@ def validate(data) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         raise ReportError(f"{_where(error)}: {error.message}")
+    bad = _non_finite(data)
+    if bad:
+        raise ReportError(f"{bad}: NaN or infinity has no JSON form; report a non-finite error as a mismatch "
+                          "with max_abs null and say so in the message")
     seen = set()
     for i, rec in enumerate(data["records"]):
         if rec["id"] in seen:
@@ -270,7 +286,8 @@ def _failing_list(data) -> list[dict]:
 
 def _apps(data) -> list[dict]:
     out = []
-    for rec in data["records"]:
+    order = {b: i for i, b in enumerate(BACKENDS)}
+    for rec in sorted(data["records"], key=lambda r: (r["case"], order.get(r["backend"], 9), r["id"])):
         if rec["tier"] != "app":
             continue
         t, s = rec["timings_ms"], rec["sizes"]
@@ -470,7 +487,7 @@ def write_reports(data, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = {
-        "json": json.dumps(data, indent=1, ensure_ascii=False) + "\n",
+        "json": json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
         "md": render_markdown(data),
         "html": render_html(data),
     }

@@ -130,6 +130,8 @@ BROKEN = {
     "bad timestamp": (_set(["generated_at"], "yesterday"), "yesterday"),
     "duplicate id": (_set(["records", 1, "id"], "Dense[units=4]-keras3-h5-cpu"), "duplicate"),
     "summary disagrees": (_set(["summary", "ok"], 0), "summary"),
+    "NaN error": (_set(["records", 0, "max_abs"], float("nan")), "records[0].max_abs"),
+    "infinite metric": (_set(["records", 0, "metrics", 0, "max_abs"], float("inf")), "records[0].metrics[0].max_abs"),
 }
 
 
