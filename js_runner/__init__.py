@@ -2,9 +2,21 @@
 
 `BrowserSession` owns one browser with a page per backend (cpu, wasm, webgl)
 and loads, runs and times models there. It never imports TensorFlow.
+
+The names below are imported on first use, so that `python -m js_runner.browser`
+runs without importing its own module twice.
 """
 
-from js_runner.browser import find_chromium
-from js_runner.session import BackendInfo, BrowserSession, ModelHandle, RunnerError, TensorSpec
-
 __all__ = ["BrowserSession", "BackendInfo", "ModelHandle", "TensorSpec", "RunnerError", "find_chromium"]
+
+
+def __getattr__(name):
+    if name == "find_chromium":
+        from js_runner.browser import find_chromium
+
+        return find_chromium
+    if name in __all__:
+        from js_runner import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module 'js_runner' has no attribute {name!r}")
