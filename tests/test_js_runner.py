@@ -192,6 +192,49 @@ def test_two_inputs_two_outputs_and_layer_outputs(session, tmp_path, backend):
     session.dispose(handle)
 
 
+def lstm_with_state(directory, bias):
+    lstm = {"class_name": "LSTM", "name": "lstm", "inbound_nodes": [[["x", 0, 0, {}]]],
+            "config": {"name": "lstm", "trainable": True, "dtype": "float32", "units": 2,
+                       "activation": "tanh", "recurrent_activation": "sigmoid",
+                       "use_bias": True, "return_sequences": False, "return_state": True,
+                       "go_backwards": False, "stateful": False, "unroll": False,
+                       "kernel_initializer": {"class_name": "Zeros", "config": {}},
+                       "recurrent_initializer": {"class_name": "Zeros", "config": {}},
+                       "bias_initializer": {"class_name": "Zeros", "config": {}},
+                       "unit_forget_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0,
+                       "implementation": 2}}
+    config = functional([input_layer("x", [2, 1]), lstm], ["x"], [])
+    config["config"]["output_layers"] = [["lstm", 0, 0], ["lstm", 0, 1], ["lstm", 0, 2]]
+    weights = [("lstm/lstm_cell/kernel", np.zeros((1, 8), np.float32)),
+               ("lstm/lstm_cell/recurrent_kernel", np.zeros((2, 8), np.float32)),
+               ("lstm/lstm_cell/bias", bias)]
+    return write_model(directory, config, weights)
+
+
+def test_a_layer_with_several_outputs_returns_them_all(session, tmp_path):
+    # Zero kernels: every step's gates come from the bias alone (Keras order i, f, c, o).
+    bi, bf, bc, bo = 1.0, -0.5, 0.5, 2.0
+    bias = np.repeat(np.array([bi, bf, bc, bo], np.float32), 2)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = sig(bi), sig(bf), np.tanh(bc), sig(bo)
+    c1 = i * g
+    c2 = f * c1 + i * g
+    h2 = o * np.tanh(c2)
+    handle = session.load(lstm_with_state(tmp_path / "lstm", bias), "cpu")
+    assert len(handle.outputs) == 3
+    x = np.zeros((1, 2, 1), np.float32)
+    acts = session.layer_outputs(handle, x, ["lstm"])
+    assert len(acts["lstm"]) == 3
+    output, state_h, state_c = acts["lstm"]
+    np.testing.assert_allclose(output, [[h2, h2]], atol=1e-5)
+    np.testing.assert_allclose(state_h, [[h2, h2]], atol=1e-5)
+    np.testing.assert_allclose(state_c, [[c2, c2]], atol=1e-5)
+    predicted = session.predict(handle, x)
+    for a, b in zip(predicted, acts["lstm"]):
+        np.testing.assert_array_equal(a, b)
+    session.dispose(handle)
+
+
 def embedding_model(directory, table):
     emb = {"class_name": "Embedding", "name": "emb",
            "config": {"name": "emb", "trainable": True, "dtype": "float32",
