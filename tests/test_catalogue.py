@@ -1,0 +1,127 @@
+"""The reference suite validates, covers every TF.js layer class, and every builder runs in Keras."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from harness.case import TIERS
+from harness.catalogue import CASES, NAME_RE, case_name, validate
+
+# Every layer class tfjs-layers 4.22 registers and exports (`static className` in its dist, minus
+# abstract bases, cells used only inside RNN, and InputLayer/Model/Sequential/Functional containers).
+TFJS_LAYER_CLASSES = (
+    "Activation", "Add", "AlphaDropout", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv2D",
+    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "ConvLSTM2D", "Cropping2D", "Dense", "DepthwiseConv2D",
+    "Dot", "Dropout", "ELU", "Embedding", "Flatten", "GRU", "GRUCell", "GaussianDropout", "GaussianNoise",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LSTM",
+    "LSTMCell", "LayerNormalization", "LeakyReLU", "Masking", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RNN", "RandomWidth", "ReLU", "RepeatVector",
+    "Rescaling", "Reshape", "Resizing", "SeparableConv2D", "SimpleRNN", "SimpleRNNCell", "Softmax",
+    "SpatialDropout1D", "StackedRNNCells", "ThresholdedReLU", "TimeDistributed", "UpSampling2D",
+    "ZeroPadding2D", "Sequential", "Functional",
+)
+
+# Every activation TF.js has (Keras 3 spells swish `silu`).
+TFJS_ACTIVATIONS = ("elu", "selu", "relu", "relu6", "linear", "sigmoid", "hard_sigmoid", "softplus",
+                    "softsign", "tanh", "softmax", "log_softmax", "gelu", "mish", "swish", "silu")
+
+
+def test_names_are_unique_readable_ids():
+    validate(CASES)
+    assert all(NAME_RE.match(c.name) and " " not in c.name for c in CASES)
+
+
+def test_validate_refuses_duplicates():
+    with pytest.raises(ValueError, match="duplicate"):
+        validate([CASES[0], CASES[0]])
+
+
+def test_case_name_lists_options():
+    assert case_name("Conv2D", {"padding": "same", "strides": 2}) == "Conv2D[padding=same,strides=2]"
+    assert case_name("Cropping2D", {"cropping": ((1, 2), (0, 1))}) == "Cropping2D[cropping=((1,2),(0,1))]"
+    assert case_name("Activation", {"activation": "gelu"}, label="gelu") == "Activation[gelu]"
+    assert case_name("Dense", {}) == "Dense"
+
+
+def test_every_tier_is_present():
+    assert {c.tier for c in CASES} == set(TIERS)
+
+
+def test_every_tfjs_layer_class_is_certified():
+    covered = {cls for c in CASES if c.expect.outcome != "reject" for cls in c.layer_classes}
+    assert sorted(set(TFJS_LAYER_CLASSES) - covered) == []
+
+
+def test_every_tfjs_activation_is_certified():
+    covered = {c.options.get("activation") for c in CASES if c.layer_classes == ("Activation",)}
+    assert sorted(set(TFJS_ACTIVATIONS) - covered) == []
+
+
+def test_expectations_carry_reasons():
+    for c in CASES:
+        if c.expect.outcome == "xfail":
+            assert re.search(r"tfjs|TF\.js", c.expect.reason), c.name  # a citation of the TF.js source
+        if c.tolerance is not None:
+            assert c.tolerance.reason, c.name
+
+
+def test_apps_are_slow_and_the_rest_are_not():
+    for c in CASES:
+        if c.tier == "app":
+            assert c.slow, c.name
+
+
+# --- builders run in Keras (slow: imports TensorFlow) -------------------------------------------------------
+
+def _make_inputs(case, model, seed):
+    try:
+        from harness.inputs import make_inputs
+    except ImportError:
+        make_inputs = None
+    if make_inputs is not None:
+        return make_inputs(case, model, seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, tensor in enumerate(model.inputs):
+        spec = case.inputs[i] if case.inputs else None
+        if spec is not None and spec.kind == "int":
+            out.append(rng.integers(spec.low, spec.high, (case.batch, *spec.shape)).astype("int32"))
+        else:
+            out.append(rng.uniform(-2, 2, (case.batch, *tuple(tensor.shape[1:]))).astype("float32"))
+    return out
+
+
+def _keras(flavour):
+    if flavour == "keras3":
+        import keras
+        return keras
+    import tf_keras
+    return tf_keras
+
+
+def _build_and_predict(case, flavour):
+    k = _keras(flavour)
+    k.utils.set_random_seed(0)
+    model = case.build(k)
+    outputs = model.predict(_make_inputs(case, model, 0), verbose=0)
+    for y in outputs if isinstance(outputs, list) else [outputs]:
+        assert np.all(np.isfinite(y)), case.name
+
+
+def _params(select):
+    return [pytest.param(c, fl, id=f"{c.name}-{fl}") for c in CASES if select(c) for fl in c.flavours]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,flavour", _params(lambda c: not c.slow))
+def test_builder_runs(case, flavour):
+    _build_and_predict(case, flavour)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,flavour", _params(lambda c: c.slow))
+def test_app_builder_runs(case, flavour):
+    _build_and_predict(case, flavour)
