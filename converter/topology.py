@@ -46,8 +46,36 @@ def clean(obj):
 def translate_model(model_config: dict, *, keras: int) -> tuple[dict, list[Issue]]:
     """(TF.js model config, issues) for a Keras 2 or 3 `model_config`."""
     issues: list[Issue] = []
-    out = _container(clean(copy.deepcopy(model_config)), keras, issues)
+    config = clean(copy.deepcopy(model_config))
+    if not _makes_masks(config):
+        _drop_key(config, "zero_output_for_mask")
+    out = _container(config, keras, issues)
     return out, issues
+
+
+def _makes_masks(obj) -> bool:
+    """Whether any layer can create a mask (Embedding(mask_zero=True) or Masking)."""
+    if isinstance(obj, list):
+        return any(_makes_masks(x) for x in obj)
+    if not isinstance(obj, dict):
+        return False
+    cfg = obj.get("config")
+    if obj.get("class_name") == "Masking" or (obj.get("class_name") == "Embedding" and isinstance(cfg, dict)
+                                              and cfg.get("mask_zero")):
+        return True
+    return any(_makes_masks(v) for v in obj.values())
+
+
+def _drop_key(obj, key: str):
+    """Remove `key` everywhere. Used for `zero_output_for_mask`, which only acts on masked steps:
+    Keras' Bidirectional sets it on its RNNs, and TF.js has no such argument."""
+    if isinstance(obj, list):
+        for x in obj:
+            _drop_key(x, key)
+    elif isinstance(obj, dict):
+        obj.pop(key, None)
+        for v in obj.values():
+            _drop_key(v, key)
 
 
 def _container(obj: dict, keras: int, issues: list) -> dict:
@@ -133,11 +161,16 @@ def _functional(cfg: dict, keras: int, issues: list) -> dict:
         nodes = [_node(node, name, entry.get("class_name"), by_name, shift, issues)
                  for node in entry.get("inbound_nodes") or []]
         translated.append({**entry, "name": name, "inbound_nodes": nodes})
-    # Mask op layers nobody reads any more are dropped.
-    used = {ref[0] for e in translated for node in e["inbound_nodes"] for ref in node}
+    # Mask op layers nobody reads any more are dropped, chains too (Masking: NotEqual -> Any).
     outputs = [[n, i + (n in shift), t] for n, i, t in _flat_triples(cfg.get("output_layers"))]
-    used |= {ref[0] for ref in outputs}
-    kept = [e for e in translated if not (e.get("class_name") in MASK_OPS and e["name"] not in used)]
+    kept = translated
+    while True:
+        used = {ref[0] for e in kept for node in e["inbound_nodes"] for ref in node}
+        used |= {ref[0] for ref in outputs}
+        pruned = [e for e in kept if not (e.get("class_name") in MASK_OPS and e["name"] not in used)]
+        if len(pruned) == len(kept):
+            break
+        kept = pruned
     return {
         "name": cfg.get("name"),
         "layers": [_layer(e, keras, issues) for e in kept],
