@@ -77,21 +77,8 @@ def test_apps_are_slow_and_the_rest_are_not():
 # --- builders run in Keras (slow: imports TensorFlow) -------------------------------------------------------
 
 def _make_inputs(case, model, seed):
-    try:
-        from harness.inputs import make_inputs
-    except ImportError:
-        make_inputs = None
-    if make_inputs is not None:
-        return make_inputs(case, model, seed)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i, tensor in enumerate(model.inputs):
-        spec = case.inputs[i] if case.inputs else None
-        if spec is not None and spec.kind == "int":
-            out.append(rng.integers(spec.low, spec.high, (case.batch, *spec.shape)).astype("int32"))
-        else:
-            out.append(rng.uniform(-2, 2, (case.batch, *tuple(tensor.shape[1:]))).astype("float32"))
-    return out
+    from harness.inputs import make_inputs, specs_from_model
+    return make_inputs(case.inputs or specs_from_model(model), case.batch, seed)
 
 
 def _keras(flavour):
