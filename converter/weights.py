@@ -42,7 +42,7 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
 }
 # Recurrent layers keep their weights in a cell; the cell's name is the one tf_keras gives it.
 RNN_CELLS = {"SimpleRNN": ("SimpleRNNCell", "simple_rnn_cell"), "GRU": ("GRUCell", "gru_cell"),
-             "LSTM": ("LSTMCell", "lstm_cell"), "ConvLSTM2D": ("ConvLSTM2DCell", "conv_lstm_cell")}
+             "LSTM": ("LSTMCell", "lstm_cell"), "ConvLSTM2D": ("ConvLSTM2DCell", None)}  # None: `convlstm/kernel`
 CONTAINERS = ("Functional", "Model", "Sequential")
 
 
@@ -74,8 +74,11 @@ def model_weights(model_file, model_config: dict) -> list[Weight]:
     """Every weight of the model in manifest order, named for TF.js. `model_config` is the file's
     config with envelopes cleaned (see `topology.clean`), before translation."""
     if model_file.layout == "h5_layers":
-        return _h5_weights(model_file, model_config)
-    return _object_weights(model_file, model_config)
+        weights = _h5_weights(model_file, model_config)
+    else:
+        weights = _object_weights(model_file, model_config)
+    check_shapes(model_file.path, weights, model_config)
+    return weights
 
 
 # --- .h5: names from the file -------------------------------------------------------------------
@@ -108,9 +111,30 @@ def _stacked_cell_renames(cfg: dict) -> dict[str, str]:
     return renames
 
 
+def _keras3_h5_fixes(cfg: dict, middles=None, depthwise=None):
+    """Where Keras 3 `.h5` names differ from tf_keras': ({layer: middle part to drop}, {DepthwiseConv2D
+    layers}). Keras 3 writes `td/inner/kernel` for TimeDistributed, `convlstm/conv_lstm_cell/kernel`
+    for ConvLSTM2D and `dw/kernel` for DepthwiseConv2D (TF.js only loads `dw/depthwise_kernel`)."""
+    middles = {} if middles is None else middles
+    depthwise = set() if depthwise is None else depthwise
+    inner = cfg.get("config") or {}
+    for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
+        cls, lcfg = layer.get("class_name"), layer.get("config") or {}
+        if cls in CONTAINERS:
+            _keras3_h5_fixes(layer, middles, depthwise)
+        elif cls == "TimeDistributed" and isinstance(lcfg.get("layer"), dict):
+            middles[lcfg.get("name")] = (lcfg["layer"].get("config") or {}).get("name")
+        elif cls == "ConvLSTM2D":
+            middles[lcfg.get("name")] = "conv_lstm_cell"
+        elif cls == "DepthwiseConv2D":
+            depthwise.add(lcfg.get("name"))
+    return middles, depthwise
+
+
 def _h5_weights(model_file, model_config) -> list[Weight]:
     group = model_file.weights
     prefixes = _sequential_names(model_config) if model_file.keras_major == 3 else set()
+    middles, depthwise = _keras3_h5_fixes(model_config) if model_file.keras_major == 3 else ({}, set())
     renames = _stacked_cell_renames(model_config)
     out = []
     layer_names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("layer_names", [])]
@@ -126,6 +150,10 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
             parts = name.split("/")
             while len(parts) > 2 and parts[0] in prefixes:
                 parts = parts[1:]
+            if len(parts) > 2 and middles.get(parts[0]) == parts[1]:
+                del parts[1]
+            if len(parts) == 2 and parts[0] in depthwise and parts[1] == "kernel":
+                parts[1] = "depthwise_kernel"
             prefix, _, weight = "/".join(parts).rpartition("/")
             name = f"{renames.get(prefix, prefix)}/{weight}"
             out.append(Weight(name, layer_group[raw], layer_name))
@@ -212,7 +240,7 @@ def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
     elif cls in RNN_CELLS:
         cell_cls, cell_name = RNN_CELLS[cls]
         sub = group["cell"] if group is not None and "cell" in group else None
-        _add(out, path, f"{name}/{cell_name}", cell_cls, cfg, sub)
+        _add(out, path, f"{name}/{cell_name}" if cell_name else name, cell_cls, cfg, sub)
     elif cls == "RNN":
         cell = cfg["cell"]
         sub = group["cell"] if group is not None and "cell" in group else None
@@ -241,3 +269,99 @@ def _add(out: list, path, prefix: str, cls: str, cfg: dict, group):
         return
     for weight, dataset in zip(names, _vars(group, path, len(names), f"layer {prefix!r} ({cls})")):
         out.append(Weight(f"{prefix}/{weight}", dataset))
+
+
+# --- Shapes the config implies -------------------------------------------------------------------
+
+def _owners(entry: dict, name: str | None = None):
+    """(weight-name prefix, class, config) of each weight-owning layer, named as above."""
+    cls = entry.get("class_name")
+    cfg = entry.get("config") or {}
+    name = name or cfg.get("name")
+    if cls in CONTAINERS:
+        for layer in cfg.get("layers") or [] if isinstance(cfg, dict) else []:
+            yield from _owners(layer)
+    elif cls == "Bidirectional" and isinstance(cfg.get("layer"), dict):
+        base = (cfg["layer"].get("config") or {}).get("name", "")
+        base = base[len("forward_"):] if base.startswith("forward_") else base
+        for side in ("forward", "backward"):
+            yield from _owners(cfg["layer"], f"{name}/{side}_{base}")
+    elif cls == "TimeDistributed" and isinstance(cfg.get("layer"), dict):
+        yield from _owners(cfg["layer"], name)
+    elif cls in RNN_CELLS:
+        cell_cls, cell_name = RNN_CELLS[cls]
+        yield (f"{name}/{cell_name}" if cell_name else name), cell_cls, cfg
+    elif cls == "RNN" and isinstance(cfg.get("cell"), dict):
+        cell = cfg["cell"]
+        if cell.get("class_name") == "StackedRNNCells":
+            for i, c in enumerate((cell.get("config") or {}).get("cells") or []):
+                yield f"{name}/RNNCell_{i}", c.get("class_name"), c.get("config") or {}
+        else:
+            cell_cfg = cell.get("config") or {}
+            yield f"{name}/{cell_cfg.get('name')}", cell.get("class_name"), cell_cfg
+    else:
+        yield name, cls, cfg
+
+
+def _expected_shape(cls: str, cfg: dict, weight: str, ndim: int):
+    """The shape `weight` must have, None standing for a size the config does not fix; or None."""
+    def size(key, times=1):
+        v = cfg.get(key)
+        return v * times if isinstance(v, int) and not isinstance(v, bool) else None
+
+    def kernel_size(n):
+        k = cfg.get("kernel_size")
+        k = tuple(k) if isinstance(k, (list, tuple)) else (k,) * n
+        return tuple(v if isinstance(v, int) else None for v in k)
+
+    gates = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+    if cls == "Dense":
+        return {"kernel": (None, size("units")), "bias": (size("units"),)}.get(weight)
+    if cls in ("Conv1D", "Conv2D", "Conv3D"):
+        return {"kernel": kernel_size(ndim - 2) + (None, size("filters")), "bias": (size("filters"),)}.get(weight)
+    if cls in ("Conv2DTranspose", "Conv3DTranspose"):
+        return {"kernel": kernel_size(ndim - 2) + (size("filters"), None), "bias": (size("filters"),)}.get(weight)
+    if cls in ("DepthwiseConv2D", "SeparableConv2D"):
+        return {"depthwise_kernel": kernel_size(2) + (None, size("depth_multiplier")),
+                "pointwise_kernel": (1, 1, None, size("filters")),
+                "bias": (size("filters"),) if cls == "SeparableConv2D" else None}.get(weight)
+    if cls == "Embedding":
+        return {"embeddings": (size("input_dim"), size("output_dim"))}.get(weight)
+    if cls in gates:
+        units, g = size("units"), size("units", gates[cls])
+        bias = (g,)
+        if cls == "GRUCell" and cfg.get("reset_after"):
+            bias = (2, g)
+        elif cls == "GRUCell" and "reset_after" not in cfg:
+            bias = (None,) * ndim
+        return {"kernel": (None, g), "recurrent_kernel": (units, g), "bias": bias}.get(weight)
+    if cls == "ConvLSTM2DCell":
+        f, g = size("filters"), size("filters", 4)
+        return {"kernel": kernel_size(2) + (None, g), "recurrent_kernel": kernel_size(2) + (f, g),
+                "bias": (g,)}.get(weight)
+    return None
+
+
+def check_shapes(path, weights: list[Weight], model_config: dict):
+    """Refuse weights whose shapes disagree with what their layer's config implies (units, filters,
+    kernel_size, Embedding dims, RNN gates; BatchNormalization/LayerNormalization parameters alike)."""
+    owners = {prefix: (cls, cfg) for prefix, cls, cfg in _owners(model_config)}
+    alike: dict[str, list[Weight]] = {}
+    for w in weights:
+        prefix, _, weight = w.name.rpartition("/")
+        if prefix not in owners:
+            continue
+        cls, cfg = owners[prefix]
+        shape = w.shape
+        want = _expected_shape(cls, cfg, weight, len(shape))
+        if want is not None and (len(want) != len(shape)
+                                 or any(e is not None and e != s for e, s in zip(want, shape))):
+            text = "(" + ", ".join("?" if e is None else str(e) for e in want) + ("," if len(want) == 1 else "") + ")"
+            raise ConversionError(path, f"weight {w.name} has shape {shape}; the config of layer "
+                                        f"{prefix!r} ({cls}) implies {text}")
+        if cls in ("BatchNormalization", "LayerNormalization"):
+            alike.setdefault(prefix, []).append(w)
+    for prefix, ws in alike.items():
+        if len({w.shape for w in ws}) > 1:
+            shapes = ", ".join(f"{w.name} {w.shape}" for w in ws)
+            raise ConversionError(path, f"the weights of layer {prefix!r} should have one shape: {shapes}")
