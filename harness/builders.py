@@ -19,7 +19,7 @@ WEIGHT_SEED = 1234
 
 def snake(cls: str) -> str:
     """`Conv2DTranspose` -> `conv2d_transpose`: the layer name a builder gives an instance of `cls`."""
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", cls)
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", cls)
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
     return s.lower()
 

@@ -206,7 +206,6 @@ LAYER_CASES = [
     layer("DepthwiseConv2D", {"depth_multiplier": 2}, IMG),
     layer("DepthwiseConv2D", {"padding": "same", "strides": 2}, (7, 7, 3)),
     layer("DepthwiseConv2D", {"use_bias": False, "activation": "relu6"}, IMG, flavours=K3),
-    layer("DepthwiseConv2D", {"dilation_rate": 2}, (8, 8, 2)),
     layer("DepthwiseConv2D", {"data_format": CF}, IMG_CF),
     layer("SeparableConv2D", {"data_format": CF}, IMG_CF),
     # pooling
@@ -239,9 +238,6 @@ LAYER_CASES = [
     layer("ZeroPadding2D", {"data_format": CF}, (2, 4, 4)),
     layer("UpSampling2D", {}, (3, 3, 2)),
     layer("UpSampling2D", {"size": (2, 3)}, (3, 3, 2)),
-    layer("UpSampling2D", {"interpolation": "bilinear"}, (3, 3, 2), expect=xfail(
-        f"{TFJS_SRC}layers/convolutional.ts UpSampling2D calls image.resizeBilinear without halfPixelCenters; "
-        "Keras resizes with tf.image.resize (half-pixel centers)")),
     layer("UpSampling2D", {"data_format": CF}, (2, 3, 3)),
     # activations
     *[activation(a) for a in ("elu", "selu", "relu", "linear", "sigmoid", "softplus", "softsign", "tanh",
@@ -249,10 +245,7 @@ LAYER_CASES = [
     activation("relu6", flavours=K3),          # tf_keras has no `relu6` activation string
     activation("log_softmax", flavours=K3),    # nor `log_softmax`
     activation("silu", flavours=K3),           # Keras 3's name for swish; the converter renames it
-    activation("hard_sigmoid", flavours=TFK),
-    activation("hard_sigmoid", flavours=K3, label="hard_sigmoid,flavour=keras3", expect=xfail(
-        f"{TFJS_SRC}backend/tfjs_backend.ts hardSigmoid is clip(0.2x+0.5, 0, 1); Keras 3 hard_sigmoid is "
-        "relu6(x+3)/6")),
+    activation("hard_sigmoid", flavours=TFK),  # Keras 3's hard_sigmoid differs: see REJECT_CASES
     layer("ReLU", {}, (3, 5)),
     layer("ReLU", {"max_value": 6.0}, (3, 5)),
     layer("ReLU", {"max_value": 1.0}, (3, 5)),
@@ -336,20 +329,9 @@ LAYER_CASES = [
     layer("Rescaling", {}, IMG),
     layer("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, IMG),
     layer("CenterCrop", {}, (8, 8, 3)),
-    layer("Resizing", {}, (8, 8, 2), label="interpolation=bilinear", expect=xfail(
-        f"{TFJS_SRC}layers/preprocessing/image_resizing.ts Resizing passes alignCorners=!cropToAspectRatio "
-        "(true by default) to image.resizeBilinear; Keras resizes with half-pixel centers")),
-    layer("Resizing", {"interpolation": "nearest"}, (8, 8, 2), expect=xfail(
-        f"{TFJS_SRC}layers/preprocessing/image_resizing.ts Resizing passes alignCorners=true to "
-        "image.resizeNearestNeighbor; Keras resizes with half-pixel centers")),
-    layer("Resizing", {"height": 8, "width": 8, "interpolation": "nearest", "crop_to_aspect_ratio": True},
-          (4, 4, 2)),
     layer("CategoryEncoding", {"output_mode": "one_hot"}, (1,), dtype="int32", inputs=tokens(1, 6)),
     layer("CategoryEncoding", {"output_mode": "multi_hot"}, (4,), dtype="int32", inputs=tokens(4, 6)),
     layer("CategoryEncoding", {"output_mode": "count"}, (4,), dtype="int32", inputs=tokens(4, 6)),
-    layer("RandomWidth", {}, IMG, flavours=TFK, expect=xfail(
-        f"{TFJS_SRC}layers/preprocessing/random_width.ts RandomWidth.call resizes whatever `training` is; "
-        "Keras returns the input unchanged at inference")),
 ]
 
 # --- tier 2: graphs ---------------------------------------------------------------------------------------
@@ -431,7 +413,7 @@ REJECT_CASES = [
     refused_graph(b.lambda_layer, ["Lambda"], "needs_python_code", "a Lambda holds Python bytecode"),
     refused_graph(b.custom_layer, ["Dense", "Scale"], "needs_python_code",
                   "a registered custom layer runs Python code TF.js does not have"),
-    refused_graph(b.tensor_op, ["Dense", "TFOpLambda"], "unknown_layer",
+    refused_graph(b.tensor_op, ["Dense", "TFOpLambda"], "needs_python_code",
                   "`x * 2.0` becomes a TFOpLambda (tf_keras) or a Keras 3 op node serialized as class_name "
                   "'Multiply' from module keras.src.ops.numpy (not the Multiply layer); neither is a TF.js layer"),
     refused_graph(b.attention, ["Attention"], "unknown_layer", UNKNOWN),
@@ -466,12 +448,32 @@ REJECT_CASES = [
             "TF.js global pooling ignores keepdims (the output rank would differ)"),
     refused("Conv2D", {"groups": 2}, (6, 6, 6), "ignored_argument",
             "TF.js Conv2D ignores groups"),
-    refused("Activation", {"activation": "exponential"}, (3, 5), "unsupported_value",
+    refused("Activation", {"activation": "exponential"}, (3, 5), "unknown_activation",
             "TF.js has no exponential activation", label="exponential"),
-    refused("Activation", {"activation": "leaky_relu"}, (3, 5), "unsupported_value",
+    refused("Activation", {"activation": "leaky_relu"}, (3, 5), "unknown_activation",
             "TF.js has no leaky_relu activation function", label="leaky_relu", flavours=K3),
-    refused("Activation", {"activation": "hard_silu"}, (3, 5), "unsupported_value",
+    refused("Activation", {"activation": "hard_silu"}, (3, 5), "unknown_activation",
             "TF.js has no hard_silu activation", label="hard_silu", flavours=K3),
+    refused("Activation", {"activation": "hard_sigmoid"}, (3, 5), "unknown_activation",
+            f"Keras 3 hard_sigmoid is relu6(x+3)/6; {TFJS_SRC}backend/tfjs_backend.ts hardSigmoid is "
+            "clip(0.2x+0.5, 0, 1)", label="hard_sigmoid,flavour=keras3", flavours=K3),
+    refused("UpSampling2D", {"interpolation": "bilinear"}, (3, 3, 2), "unsupported_value",
+            f"{TFJS_SRC}layers/convolutional.ts UpSampling2D calls image.resizeBilinear without half-pixel "
+            "centers; Keras resizes with tf.image.resize (half-pixel centers)"),
+    refused("DepthwiseConv2D", {"dilation_rate": 2}, (8, 8, 2), "ignored_argument",
+            f"{TFJS_SRC}layers/convolutional_depthwise.ts DepthwiseConv2D.call passes dilationRate null"),
+    refused("Conv2DTranspose", {"dilation_rate": 2}, (4, 4, 2), "ignored_argument",
+            "TF.js Conv2DTranspose.call never passes dilationRate to conv2dTranspose"),
+    refused("Resizing", {}, (8, 8, 2), "unsupported_value",
+            f"{TFJS_SRC}layers/preprocessing/image_resizing.ts passes alignCorners=!cropToAspectRatio to "
+            "image.resizeBilinear and never crops; Keras resizes with half-pixel centers",
+            label="interpolation=bilinear"),
+    refused("Resizing", {"interpolation": "nearest"}, (8, 8, 2), "unsupported_value",
+            f"{TFJS_SRC}layers/preprocessing/image_resizing.ts resizes nearest with alignCorners=true; "
+            "Keras with half-pixel centers"),
+    refused("RandomWidth", {}, IMG, "unsupported_value",
+            f"{TFJS_SRC}layers/preprocessing/random_width.ts RandomWidth.call resizes whatever `training` is; "
+            "Keras returns the input unchanged at inference", flavours=TFK),  # not in Keras 3
     Case(name="EfficientNetB0[32x32x3]", tier="reject", build=b.App("EfficientNetB0", (32, 32, 3)),
          layer_classes=("Normalization", "Rescaling"), expect=reject(
              "unknown_layer", "EfficientNet starts with a Normalization layer, which TF.js does not have"),
