@@ -73,11 +73,16 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
 
 def _analyse(model_file) -> tuple[Analysis, list]:
     cleaned = topology.clean(model_file.model_config)
-    tfjs_config, issues = topology.translate_model(cleaned, keras=model_file.keras_major)
+    tfjs_config, issues = topology.translate_model(model_file.model_config, keras=model_file.keras_major)
     try:
         weights = model_weights(model_file, cleaned)
-    except (KeyError, TypeError) as e:
-        raise ConversionError(model_file.path, f"model config and weights do not match: {e}")
+    except (KeyError, TypeError, ConversionError) as e:
+        if issues:  # an unsupported layer's weights cannot be named either: report why it is unsupported
+            weights = []
+        elif isinstance(e, ConversionError):
+            raise
+        else:
+            raise ConversionError(model_file.path, f"model config and weights do not match: {e}")
     analysis = Analysis(model_file.path, model_file.format, model_file.keras_version, tfjs_config,
                         issues, _inventory(cleaned, weights))
     return analysis, weights

@@ -320,7 +320,7 @@ LAYERS = {
     },
     "ELU": {"alpha": one_of(1.0, why="TF.js 4.22 ELU throws for alpha other than 1.0")},
     "ThresholdedReLU": {"theta": KEEP},
-    "Softmax": {"axis": KEEP},
+    "Softmax": {"axis": one_of(-1, why="TF.js 4.22 softmax throws for a non-last axis at predict time")},
     # layers/recurrent.js
     "SimpleRNN": {**RNN, **CELL},
     "GRU": {**RNN, **GRU_CELL},

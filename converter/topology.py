@@ -17,6 +17,29 @@ ENVELOPE_KEYS = ("module", "registered_name", "build_config", "compile_config", 
 # Keras 3 records how a mask is computed as op layers (Embedding(mask_zero) -> NotEqual, Masking ->
 # NotEqual + Any); TF.js propagates the same masks implicitly, so these nodes are dropped.
 MASK_OPS = ("NotEqual", "Any")
+# Layers whose output depends on `training`: a node called with training=True keeps them in training
+# mode in Keras even at inference, which TF.js ignores. For every other layer the flag is neutral.
+TRAINING_SENSITIVE = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                      "GaussianDropout", "AlphaDropout", "BatchNormalization", "SimpleRNN", "GRU", "LSTM",
+                      "ConvLSTM2D", "RNN", "Bidirectional", "TimeDistributed", "Functional", "Sequential", "Model")
+# Keras 3 records tensor arithmetic (`x * 2.0`, `keras.ops.*`) as op nodes, some named like layers
+# ("Multiply", "Add"). They are marked with this prefix so they are never taken for those layers.
+OP_PREFIX = "keras.ops."
+
+
+def _is_op(entry: dict, keras: int) -> bool:
+    """An op node: written from `keras.src.ops` (a .keras file says so), or, in a Keras 3 .h5 where the
+    module is not written, a config holding nothing but a name (every layer has `trainable` and `dtype`)."""
+    cls = entry.get("class_name", "")
+    if str(entry.get("module", "")).startswith(("keras.src.ops", "keras.ops")):
+        return True
+    cfg = entry.get("config")
+    return keras == 3 and cls not in CONTAINERS and cls != "InputLayer" and isinstance(cfg, dict) \
+        and set(cfg) <= {"name"}
+
+
+def _bare(cls) -> str:
+    return cls[len(OP_PREFIX):] if isinstance(cls, str) and cls.startswith(OP_PREFIX) else cls
 
 
 def is_serialized(obj) -> bool:
@@ -37,7 +60,7 @@ def clean(obj):
         if cls == "function" and isinstance(obj["config"], str):
             return obj["config"]
         if obj.get("registered_name") and obj.get("registered_name") not in (cls, "function") \
-                and cls not in CONTAINERS:
+                and cls not in CONTAINERS and not str(cls).startswith(OP_PREFIX):
             # A custom object registered in Python: keep the registered name so support rejects it.
             return {"class_name": obj["registered_name"], "config": clean(obj["config"])}
     return {k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}
@@ -46,11 +69,21 @@ def clean(obj):
 def translate_model(model_config: dict, *, keras: int) -> tuple[dict, list[Issue]]:
     """(TF.js model config, issues) for a Keras 2 or 3 `model_config`."""
     issues: list[Issue] = []
-    config = clean(copy.deepcopy(model_config))
-    if not _makes_masks(config):
-        _drop_key(config, "zero_output_for_mask")
+    config = clean(_mark_ops(copy.deepcopy(model_config), keras))
+    _drop_zero_output_for_mask(config, masks=_makes_masks(config))
     out = _container(config, keras, issues)
     return out, issues
+
+
+def _mark_ops(obj, keras: int):
+    """Prefix the class of every op node in a functional model (see OP_PREFIX)."""
+    if isinstance(obj, list):
+        return [_mark_ops(x, keras) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "inbound_nodes" in obj and _is_op(obj, keras):
+        obj = {**obj, "class_name": OP_PREFIX + _bare(obj.get("class_name", ""))}
+    return {k: _mark_ops(v, keras) for k, v in obj.items()}
 
 
 def _makes_masks(obj) -> bool:
@@ -66,16 +99,18 @@ def _makes_masks(obj) -> bool:
     return any(_makes_masks(v) for v in obj.values())
 
 
-def _drop_key(obj, key: str):
-    """Remove `key` everywhere. Used for `zero_output_for_mask`, which only acts on masked steps:
-    Keras' Bidirectional sets it on its RNNs, and TF.js has no such argument."""
+def _drop_zero_output_for_mask(obj, *, masks: bool):
+    """`zero_output_for_mask` (which Keras' Bidirectional sets on its RNNs; TF.js has no such argument)
+    only acts on masked steps of a returned sequence: drop it where no mask can exist or where the
+    layer returns only its last output; elsewhere support refuses it."""
     if isinstance(obj, list):
         for x in obj:
-            _drop_key(x, key)
+            _drop_zero_output_for_mask(x, masks=masks)
     elif isinstance(obj, dict):
-        obj.pop(key, None)
+        if "zero_output_for_mask" in obj and (not masks or not obj.get("return_sequences")):
+            obj.pop("zero_output_for_mask")
         for v in obj.values():
-            _drop_key(v, key)
+            _drop_zero_output_for_mask(v, masks=masks)
 
 
 def _container(obj: dict, keras: int, issues: list) -> dict:
@@ -99,6 +134,12 @@ def _layer(entry: dict, keras: int, issues: list) -> dict:
         return _container(entry, keras, issues) | {k: v for k, v in entry.items()
                                                      if k not in ("class_name", "config")}
     cfg = dict(entry.get("config") or {})
+    if isinstance(cls, str) and cls.startswith(OP_PREFIX):
+        issues.append(Issue(layer=str(cfg.get("name", "?")), class_name=_bare(cls), argument=None, value=None,
+                            code="needs_python_code",
+                            reason=f"a Keras 3 op ({_bare(cls)}) applied to a tensor, not a layer: "
+                                   f"TF.js cannot rebuild it; wrap it in a layer TF.js has"))
+        return entry
     if cls == "Bidirectional":
         cfg = _unprefix_forward(cfg)
     # Wrapped layers and RNN cells are layer configs of their own.
@@ -167,7 +208,7 @@ def _functional(cfg: dict, keras: int, issues: list) -> dict:
     while True:
         used = {ref[0] for e in kept for node in e["inbound_nodes"] for ref in node}
         used |= {ref[0] for ref in outputs}
-        pruned = [e for e in kept if not (e.get("class_name") in MASK_OPS and e["name"] not in used)]
+        pruned = [e for e in kept if not (_bare(e.get("class_name")) in MASK_OPS and e["name"] not in used)]
         if len(pruned) == len(kept):
             break
         kept = pruned
@@ -196,8 +237,8 @@ def _refs(obj) -> list:
 
 def _node(node, layer: str, cls: str, by_name: dict, shift: set, issues: list) -> list:
     """A Keras 3 node {"args", "kwargs"} as a Keras 2 list of [layer, node, tensor, kwargs]."""
-    if isinstance(node, list):  # already Keras 2
-        return node
+    if isinstance(node, list):  # already Keras 2; tf_keras writes a TFOpLambda's node unnested
+        return [node] if node and isinstance(node[0], str) else node
     args = list(node.get("args") or [])
     kwargs = dict(node.get("kwargs") or {})
 
@@ -206,16 +247,16 @@ def _node(node, layer: str, cls: str, by_name: dict, shift: set, issues: list) -
                             code="unsupported_argument", reason=reason))
 
     refs = _refs(args[0]) if args else []
-    if cls not in MASK_OPS and any(_refs(a) for a in args[1:]):
+    if _bare(cls) not in MASK_OPS and any(_refs(a) for a in args[1:]):
         problem("args", "tensors passed as extra positional arguments")
     # RNN initial states follow the inputs, as in Keras 2 (TF.js splits them off again).
     refs += _refs(kwargs.pop("initial_state", None))
     mask = kwargs.pop("mask", None)
     for ref in _refs(mask):
-        if (by_name.get(ref[0]) or {}).get("class_name") not in MASK_OPS:
+        if _bare((by_name.get(ref[0]) or {}).get("class_name")) not in MASK_OPS:
             problem("mask", "an explicit mask tensor; TF.js only propagates masks from "
                             "Embedding(mask_zero=True) and Masking")
-    if kwargs.pop("training", None):
+    if kwargs.pop("training", None) and _bare(cls) in TRAINING_SENSITIVE:
         problem("training", "called with training=True, which TF.js ignores at inference")
     for key, value in list(kwargs.items()):
         if _refs(value):

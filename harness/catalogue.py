@@ -130,6 +130,16 @@ def activation(name: str, flavours=("keras3", "tf_keras"), expect=Expect(), labe
                  expect=expect)
 
 
+# Keras 3.15 (TensorFlow backend) computes a channels_first Conv2D/Conv3D/SeparableConv2D with a bias wrongly
+# when the model is called eagerly, `model(x)` (measured: max_abs 0.72 against tf.nn.conv2d), while
+# `model.predict(x)` agrees with tf.nn.conv2d and tf_keras. Until the reference uses predict, these cases
+# are certified from tf_keras.
+KERAS3_CHANNELS_FIRST = "Keras 3.15 channels_first convolution disagrees with numpy"
+WASM_CONV3D_TRANSPOSE = Expect(outcome="xfail", backends=("wasm",),
+                               reason="measured: TF.js 4.22 wasm Conv3DTranspose differs from Keras "
+                                      "(max_abs ~2.8); cpu and webgl agree")
+
+
 def xfail(reason: str) -> Expect:
     return Expect(outcome="xfail", reason=reason)
 
@@ -179,7 +189,6 @@ LAYER_CASES = [
     layer("Conv1D", {"strides": 2}, (8, 3)),
     layer("Conv1D", {"dilation_rate": 2, "padding": "same"}, (8, 3)),
     layer("Conv1D", {"use_bias": False, "activation": "relu"}, (8, 3)),
-    layer("Conv1D", {"data_format": CF}, (3, 8)),
     layer("Conv2D", {}, IMG),
     layer("Conv2D", {"padding": "same"}, IMG),
     layer("Conv2D", {"strides": 2}, (7, 7, 3)),
@@ -187,17 +196,17 @@ LAYER_CASES = [
     layer("Conv2D", {"strides": (1, 2), "kernel_size": (3, 2)}, IMG),
     layer("Conv2D", {"dilation_rate": 2}, (8, 8, 2)),
     layer("Conv2D", {"use_bias": False}, IMG),
-    layer("Conv2D", {"data_format": CF}, IMG_CF),
+    layer("Conv2D", {"data_format": CF}, IMG_CF, flavours=TFK),  # see KERAS3_CHANNELS_FIRST
     layer("Conv3D", {}, VOL),
     layer("Conv3D", {"padding": "same", "strides": 2}, VOL),
-    layer("Conv3D", {"data_format": CF}, VOL_CF),
+    layer("Conv3D", {"data_format": CF}, VOL_CF, flavours=TFK),  # see KERAS3_CHANNELS_FIRST
     layer("Conv2DTranspose", {}, (4, 4, 2)),
     layer("Conv2DTranspose", {"strides": 2}, (4, 4, 2)),
     layer("Conv2DTranspose", {"padding": "same", "strides": 2}, (4, 4, 2)),
     layer("Conv2DTranspose", {"use_bias": False, "activation": "relu"}, (4, 4, 2)),
     layer("Conv2DTranspose", {"data_format": CF}, (2, 4, 4)),
-    layer("Conv3DTranspose", {}, (3, 3, 3, 2)),
-    layer("Conv3DTranspose", {"padding": "same", "strides": 2}, (3, 3, 3, 2)),
+    layer("Conv3DTranspose", {}, (3, 3, 3, 2), expect=WASM_CONV3D_TRANSPOSE),
+    layer("Conv3DTranspose", {"padding": "same", "strides": 2}, (3, 3, 3, 2), expect=WASM_CONV3D_TRANSPOSE),
     layer("SeparableConv2D", {}, IMG),
     layer("SeparableConv2D", {"padding": "same", "depth_multiplier": 2}, IMG),
     layer("SeparableConv2D", {"strides": 2}, (7, 7, 3)),
@@ -207,7 +216,9 @@ LAYER_CASES = [
     layer("DepthwiseConv2D", {"padding": "same", "strides": 2}, (7, 7, 3)),
     layer("DepthwiseConv2D", {"use_bias": False, "activation": "relu6"}, IMG, flavours=K3),
     layer("DepthwiseConv2D", {"data_format": CF}, IMG_CF),
-    layer("SeparableConv2D", {"data_format": CF}, IMG_CF),
+    layer("SeparableConv2D", {"data_format": CF}, IMG_CF, flavours=TFK, expect=xfail(  # KERAS3_CHANNELS_FIRST
+        f"{TFJS_SRC}layers/convolutional.ts SeparableConv.call adds the bias with dataFormat channelsFirst to "
+        "the NHWC result, before transposing back: the bias lands on the height axis")),
     # pooling
     layer("MaxPooling1D", {}, (8, 3)),
     layer("MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}, (8, 3)),
@@ -258,11 +269,13 @@ LAYER_CASES = [
     layer("ThresholdedReLU", {}, (3, 5), flavours=TFK),   # removed in Keras 3
     layer("ThresholdedReLU", {"theta": 0.5}, (3, 5), flavours=TFK),
     layer("Softmax", {}, (3, 5)),
-    layer("Softmax", {"axis": 1}, (3, 5)),
     # normalization
     layer("BatchNormalization", {}, IMG),
     layer("BatchNormalization", {}, (5,), label="rank2_input"),
-    layer("BatchNormalization", {"axis": 1}, IMG_CF),
+    layer("BatchNormalization", {"axis": 1}, IMG_CF, expect=Expect(
+        outcome="xfail", backends=("cpu", "wasm"),
+        reason="measured: TF.js 4.22 cpu and wasm BatchNormalization over axis 1 of a rank-4 input differs "
+               "from Keras (max_abs ~1.9); webgl agrees")),
     layer("BatchNormalization", {"center": False, "scale": False}, IMG),
     layer("BatchNormalization", {"epsilon": 0.1, "momentum": 0.9}, SEQ),
     layer("LayerNormalization", {}, SEQ),
@@ -328,17 +341,25 @@ LAYER_CASES = [
     # preprocessing
     layer("Rescaling", {}, IMG),
     layer("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, IMG),
-    layer("CenterCrop", {}, (8, 8, 3)),
-    layer("CategoryEncoding", {"output_mode": "one_hot"}, (1,), dtype="int32", inputs=tokens(1, 6)),
-    layer("CategoryEncoding", {"output_mode": "multi_hot"}, (4,), dtype="int32", inputs=tokens(4, 6)),
-    layer("CategoryEncoding", {"output_mode": "count"}, (4,), dtype="int32", inputs=tokens(4, 6)),
+    layer("CenterCrop", {}, (8, 8, 3), expect=xfail(
+        f"{TFJS_SRC}layers/preprocessing/center_crop.ts computeOutputShape writes height/width into the shape "
+        "it is given, so a CenterCrop right after the Input rewrites the model's input shape")),
+    *[layer("CategoryEncoding", {"output_mode": mode}, (n,), dtype="int32", inputs=tokens(n, 6), expect=xfail(
+        f"{TFJS_SRC}layers/preprocessing/category_encoding.ts computeOutputShape writes num_tokens into the "
+        "shape it is given, so a CategoryEncoding right after the Input rewrites the model's input shape"))
+      for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))],
+    # Behind another layer the shape TF.js overwrites is no longer the model input's.
+    layer("CategoryEncoding", {"output_mode": "multi_hot"}, (4,), label="output_mode=multi_hot,after=Reshape",
+          before=(Spec("Reshape", {"target_shape": (4,)}),), dtype="int32", inputs=tokens(4, 6)),
+    layer("CenterCrop", {}, (8, 8, 3), label="after=Rescaling", before=(Spec("Rescaling", {"scale": 0.5}),)),
 ]
 
 # --- tier 2: graphs ---------------------------------------------------------------------------------------
 
 
-def graph(build, layer_classes, inputs=None, flavours=("keras3", "tf_keras"), expect=Expect()) -> Case:
-    return Case(name=build.__name__, tier="graph", build=build, layer_classes=tuple(layer_classes),
+def graph(build, layer_classes, inputs=None, flavours=("keras3", "tf_keras"), expect=Expect(), name=None,
+          tier="graph") -> Case:
+    return Case(name=name or build.__name__, tier=tier, build=build, layer_classes=tuple(layer_classes),
                 inputs=inputs, flavours=flavours, expect=expect)
 
 
@@ -357,7 +378,7 @@ GRAPH_CASES = [
     graph(b.embedding_mask("LSTM"), ["Embedding", "LSTM", "Dense"], inputs=tokens(7, 12)),
     graph(b.embedding_mask("GRU"), ["Embedding", "GRU", "Dense"], inputs=tokens(7, 12)),
     graph(b.embedding_mask("SimpleRNN"), ["Embedding", "SimpleRNN", "Dense"], inputs=tokens(7, 12)),
-    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6)),
+    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6), flavours=TFK),
     graph(b.encoder_decoder, ["LSTM", "TimeDistributed", "Dense"]),
     graph(b.encoder_decoder_gru, ["GRU"]),
     graph(b.stacked_rnn, ["LSTM", "GRU", "SimpleRNN"]),
@@ -439,9 +460,16 @@ REJECT_CASES = [
             "TF.js GRUCell throws on reset_after=true (the Keras default)"),
     refused("Conv1D", {"padding": "causal"}, (8, 3), "unsupported_value", "TF.js does not implement causal padding"),
     refused("ELU", {"alpha": 0.5}, (3, 5), "unsupported_value", "TF.js ELU throws on alpha other than 1.0"),
-    refused("Dot", {"axes": -1}, ((2, 3, 4), (2, 3, 4)), "unsupported_value", "TF.js Dot supports rank <= 3"),
-    refused("BatchNormalization", {}, VOL, "unsupported_value", "TF.js BatchNormalization supports rank <= 4",
-            label="rank5_input"),
+    # TF.js's rank limits cannot be seen in a config (input ranks are not written per layer), so the
+    # converter lets these through and TF.js refuses them when it runs: certified as known failures.
+    layer("Dot", {"axes": -1}, ((2, 3, 4), (2, 3, 4)),
+          expect=xfail("tfjs-layers merge.ts: Dot supports inputs of rank <= 3 only (throws at predict)")),
+    layer("BatchNormalization", {}, VOL, label="rank5_input",
+          expect=xfail("tfjs-layers normalization.ts: batchNormalization supports rank <= 4 only")),
+    refused("Conv1D", {"data_format": CF}, (3, 8), "unsupported_value",
+            "TF.js Conv1D with channels_first transposes the input but not the output back"),
+    refused("Softmax", {"axis": 1}, (3, 5), "unsupported_value",
+            "TF.js softmax throws for a non-last axis at predict time"),
     refused("ReLU", {"negative_slope": 0.1}, (3, 5), "ignored_argument", "TF.js ReLU ignores negative_slope"),
     refused("ReLU", {"threshold": 0.5}, (3, 5), "ignored_argument", "TF.js ReLU ignores threshold"),
     refused("GlobalAveragePooling2D", {"keepdims": True}, IMG, "ignored_argument",
@@ -474,6 +502,12 @@ REJECT_CASES = [
     refused("RandomWidth", {}, IMG, "unsupported_value",
             f"{TFJS_SRC}layers/preprocessing/random_width.ts RandomWidth.call resizes whatever `training` is; "
             "Keras returns the input unchanged at inference", flavours=TFK),  # not in Keras 3
+    # Keras 3 Bidirectional forces zero_output_for_mask=True on a wrapped RNN returning sequences; TF.js
+    # repeats the last output on masked steps instead.
+    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6), flavours=K3,
+          name="embedding_mask_bidirectional[flavour=keras3]", tier="reject", expect=reject(
+              "ignored_argument", "Keras 3 zero-fills masked steps of a Bidirectional RNN's sequence output "
+              "(zero_output_for_mask=True); TF.js repeats the last output")),
     Case(name="EfficientNetB0[32x32x3]", tier="reject", build=b.App("EfficientNetB0", (32, 32, 3)),
          layer_classes=("Normalization", "Rescaling"), expect=reject(
              "unknown_layer", "EfficientNet starts with a Normalization layer, which TF.js does not have"),

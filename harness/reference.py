@@ -113,6 +113,7 @@ class Prepared:
     reference: list[np.ndarray]
     output_names: list[str]
     error: str | None = None  # Keras could not build or save the model
+    loader: object = None  # rebuilds the Keras model (user models); None: rebuild from the catalogue
 
 
 def _key(case, flavour) -> str:
@@ -207,6 +208,8 @@ def _write_meta(directory: Path, info: dict):
 
 def load_model(prepared: Prepared):
     """The Keras model again (for layer-by-layer localisation): rebuilt from the case, same seed."""
+    if prepared.loader is not None:
+        return prepared.loader()
     from harness.catalogue import CASES
     case = next(c for c in CASES if c.name == prepared.case)
     return build(case, prepared.flavour)
