@@ -150,6 +150,9 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
             parts = name.split("/")
             while len(parts) > 2 and parts[0] in prefixes:
                 parts = parts[1:]
+            if model_file.keras_major == 3 and layer_name in parts[1:-1]:
+                # Keras 3 puts name scopes (keras.applications' NASNet blocks) before the layer name.
+                parts = parts[parts.index(layer_name):]
             if len(parts) > 2 and middles.get(parts[0]) == parts[1]:
                 del parts[1]
             if len(parts) == 2 and parts[0] in depthwise and parts[1] == "kernel":

@@ -6,6 +6,7 @@ spec (the catalogue's source), the Keras version and the flavour, so a warm run 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
@@ -133,7 +134,11 @@ def prepare(case, flavour: str, formats) -> Prepared:
     api_dir = directory / f"api-{converter_hash()}"
     want_api = "api" in formats
     if not meta.exists() or (want_api and not api_dir.exists()):
-        _populate(case, flavour, directory, api_dir if want_api else None, FORMATS[flavour])
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "w") as lock:  # pytest-xdist workers may prepare the same case
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not meta.exists() or (want_api and not api_dir.exists()):
+                _populate(case, flavour, directory, api_dir if want_api else None, FORMATS[flavour])
     info = json.loads(meta.read_text())
     if info.get("error"):
         return Prepared(case.name, flavour, directory, {}, [], [], [], error=info["error"])

@@ -382,10 +382,21 @@ def test_a_model_lost_to_a_page_reset_says_so(session, tmp_path):
 
 def test_bad_inputs_are_refused_before_the_browser(session, tmp_path):
     handle = session.load(dense_model(tmp_path / "m"), "cpu")
-    with pytest.raises(ValueError):
-        session.predict(handle, np.zeros((1, 4)))
+    with pytest.raises(ValueError):  # wrong rank: refused here
+        session.predict(handle, np.zeros((1, 4, 1)))
     with pytest.raises(ValueError):
         session.predict(handle, {"y": np.zeros((1, 3))})
     with pytest.raises(ValueError):
         session.predict(handle, np.array([["a", "b", "c"]]))
     session.dispose(handle)
+
+
+def test_wrong_dimensions_are_refused_by_tfjs(session, tmp_path):
+    """Dimensions are TF.js's to check (CenterCrop leaves a wrong shape on model.inputs): its own
+    message comes back as a predict-stage error, and the next model still runs."""
+    handle = session.load(dense_model(tmp_path / "m"), "cpu")
+    with pytest.raises(RunnerError) as err:
+        session.predict(handle, np.zeros((1, 4)))
+    assert err.value.stage == "predict" and "shape" in err.value.message
+    handle = session.load(dense_model(tmp_path / "m2"), "cpu")
+    assert session.predict(handle, np.zeros((1, 3)))[0].shape[0] == 1
