@@ -95,9 +95,10 @@ def _sequential_names(cfg: dict) -> set[str]:
     return names
 
 
-def _stacked_cell_renames(cfg: dict) -> dict[str, str]:
+def _stacked_cell_renames(cfg: dict) -> dict[tuple[str, str], str]:
     """TF.js names the cells of a StackedRNNCells `RNNCell_<i>`, where Keras writes
-    `stacked_rnn_cells/<cell name>` (the official converter's names do not load)."""
+    `<rnn>/stacked_rnn_cells[_n]/<cell name>` (the official converter's names do not load).
+    Keyed by (rnn layer, cell name): the middle part is numbered by how many were built before."""
     renames = {}
     inner = cfg.get("config") or {}
     for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
@@ -107,7 +108,7 @@ def _stacked_cell_renames(cfg: dict) -> dict[str, str]:
             renames |= _stacked_cell_renames(layer)
         elif isinstance(cell, dict) and cell.get("class_name") == "StackedRNNCells":
             for i, c in enumerate(cell["config"]["cells"]):
-                renames[f"{lcfg['name']}/stacked_rnn_cells/{c['config']['name']}"] = f"{lcfg['name']}/RNNCell_{i}"
+                renames[(lcfg["name"], c["config"]["name"])] = f"{lcfg['name']}/RNNCell_{i}"
     return renames
 
 
@@ -157,8 +158,9 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
                 del parts[1]
             if len(parts) == 2 and parts[0] in depthwise and parts[1] == "kernel":
                 parts[1] = "depthwise_kernel"
-            prefix, _, weight = "/".join(parts).rpartition("/")
-            name = f"{renames.get(prefix, prefix)}/{weight}"
+            if len(parts) == 4 and parts[1].startswith("stacked_rnn_cells") and (parts[0], parts[2]) in renames:
+                parts = [renames[(parts[0], parts[2])], parts[3]]
+            name = "/".join(parts)
             out.append(Weight(name, layer_group[raw], layer_name))
     return out
 

@@ -145,7 +145,8 @@ def keras2_weights(model) -> dict[str, np.ndarray]:
     for layer in model.layers:
         cell = getattr(layer, "cell", None)
         if cell is not None and type(cell).__name__ == "StackedRNNCells":
-            stacked |= {f"{layer.name}/stacked_rnn_cells/{c.name}/": f"{layer.name}/RNNCell_{i}/"
+            # the middle part is `stacked_rnn_cells_<n>` when others were built earlier in the process
+            stacked |= {f"{layer.name}/{cell.name}/{c.name}/": f"{layer.name}/RNNCell_{i}/"
                         for i, c in enumerate(cell.cells)}
     for w in model.weights:
         name = w.name[:-2] if w.name.endswith(":0") else w.name

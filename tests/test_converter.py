@@ -695,3 +695,22 @@ def test_lambda_in_keras_file_is_never_executed(tmp_path):
         assert "lam" in rc.stderr and "needs_python_code" in rc.stderr
         assert not marker.exists()
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flavour", ["keras3", "tf_keras"])
+def test_stacked_cells_renamed_whatever_keras_numbered_them(flavour, tmp_path):
+    """A StackedRNNCells built after another one is `stacked_rnn_cells_1` in the file; TF.js still
+    wants `RNNCell_<i>`."""
+    if flavour == "keras3":
+        import keras as k
+    else:
+        import tf_keras as k
+    L = k.layers
+    L.StackedRNNCells([L.SimpleRNNCell(2)])  # takes the default name first
+    inp = k.Input((3, 2))
+    model = k.Model(inp, L.RNN([L.SimpleRNNCell(2, name="c0"), L.SimpleRNNCell(2, name="c1")], name="rnn")(inp))
+    path = tmp_path / "m.h5"
+    model.save(path)
+    converter.convert(path, tmp_path / "out")
+    names = [w["name"] for w in json.loads((tmp_path / "out" / "model.json").read_text())["weightsManifest"][0]["weights"]]
+    assert names == [f"rnn/RNNCell_{i}/{w}" for i in (0, 1) for w in ("kernel", "recurrent_kernel", "bias")]
