@@ -139,6 +139,9 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
     renames = _stacked_cell_renames(model_config)
     out = []
     layer_names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs.get("layer_names", [])]
+    if model_file.keras_major == 2:
+        # The official converter walks the weight groups in HDF5 order (by name): same manifest, same shards.
+        layer_names = sorted(layer_names)
     for layer_name in layer_names:
         if layer_name not in group:
             raise ConversionError(model_file.path, f"weights of layer {layer_name!r} are missing")

@@ -402,6 +402,28 @@ def _backend_info(data) -> list[dict]:
     return out
 
 
+def _options(data) -> list[dict]:
+    """Per layer class, every option value its single-layer cases exercised, with a status: `certified`
+    (every record passed), `rejected` (refused by the converter, as expected), `xfail` (a known TF.js
+    failure, as expected) or `failing` (some record missed its expectation)."""
+    seen: dict[str, dict[str, list]] = {}
+    for r in data["records"]:
+        if r["tier"] not in ("layer", "reject") or not r["layer_classes"] or not r["options"]:
+            continue
+        for key, value in r["options"].items():
+            text = f"{key}={_fmt_value(value)}"
+            seen.setdefault(r["layer_classes"][0], {}).setdefault(text, []).append(r)
+
+    def status(recs):
+        if not all(r["ok"] for r in recs):
+            return "failing"
+        if any(r["outcome"] in ("mismatch", "load_error") for r in recs):
+            return "xfail"
+        return "certified" if any(r["outcome"] == "pass" for r in recs) else "rejected"
+    return [{"class_name": cls, "options": [{"text": t, "status": status(recs)} for t, recs in sorted(opts.items())]}
+            for cls, opts in sorted(seen.items())]
+
+
 def view(data) -> dict:
     """Everything the templates show, computed once from compat.json."""
     backends = _backends_of(data)
@@ -427,6 +449,7 @@ def view(data) -> dict:
         "failing": _failing_list(data),
         "unavailable": sum(r["outcome"] == "unavailable" for r in data["records"]),
         "apps": _apps(data),
+        "options": _options(data),
         "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
         "outcomes": [(o, data["summary"]["by_outcome"].get(o, 0)) for o in OUTCOMES],
         "rows": rows,

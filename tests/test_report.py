@@ -358,3 +358,18 @@ def test_html_click_header_sorts(page):
     assert _visible_ids(page)[:len(by_error)] == [r["id"] for r in reversed(by_error)]
     page.locator("#cases thead th", has_text="Record").click()
     assert _visible_ids(page) == sorted(ids, key=str.lower)
+
+
+def test_options_exercised_per_layer_class():
+    """The report says which options each layer's single-layer cases set, and how each ended."""
+    recs = [record("Conv2D[padding=same]", b, max_abs=1e-7) for b in ("cpu", "wasm")]
+    recs += [record("Conv1D[padding=causal]", b, "rejected", tier="reject", expected="reject",
+                    expected_code="unsupported_value", expected_reason="no causal") for b in ("cpu", "wasm")]
+    recs += [record("Dense[units=3]", "cpu", "mismatch", max_abs=0.5)]
+    recs[0]["options"] = recs[1]["options"] = {"padding": "same"}
+    recs[2]["options"] = recs[3]["options"] = {"padding": "causal"}
+    recs[4]["options"] = {"units": 3}
+    rows = {r["class_name"]: r["options"] for r in report._options({"records": recs})}
+    assert rows == {"Conv2D": [{"text": "padding='same'", "status": "certified"}],
+                    "Conv1D": [{"text": "padding='causal'", "status": "rejected"}],
+                    "Dense": [{"text": "units=3", "status": "failing"}]}
