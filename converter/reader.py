@@ -172,18 +172,72 @@ def _read_keras_zip(path: Path) -> ModelFile:
             metadata = {}
             if "metadata.json" in names:
                 metadata = _json_attr(path, _read_member(path, zf, "metadata.json"), "metadata.json")
-            weights_bytes = _read_member(path, zf, "model.weights.h5")
+            info = zf.getinfo("model.weights.h5")
+            if info.file_size > KERAS_ZIP_MEMBERS["model.weights.h5"]:
+                raise ConversionError(path, f"zip member model.weights.h5 is {info.file_size} bytes, over the "
+                                            f"{KERAS_ZIP_MEMBERS['model.weights.h5']}-byte limit")
+            # Keras stores the weights uncompressed: read them in place, one dataset at a time, instead
+            # of holding the whole member in memory.
+            weights_file = (_StoredMember(path, info) if info.compress_type == zipfile.ZIP_STORED
+                            else io.BytesIO(_read_member(path, zf, "model.weights.h5")))
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise ConversionError(path, f"is a corrupt .keras archive: {e}")
     try:
-        h = h5py.File(io.BytesIO(weights_bytes), "r")
+        h = h5py.File(weights_file, "r")
     except OSError as e:
+        weights_file.close()
         raise ConversionError(path, f"model.weights.h5 inside is not readable HDF5: {e}")
     # A .keras file keeps Keras 3's `compile_config`, which is not the Keras 2 `training_config`
     # TF.js knows; it is not carried over.
     return ModelFile(path=path, format="keras", layout="keras_objects",
                      keras_version=str(metadata.get("keras_version", "3")), backend="tensorflow",
-                     model_config=config, training_config=None, weights=h, _handles=[h])
+                     model_config=config, training_config=None, weights=h, _handles=[weights_file, h])
+
+
+class _StoredMember(io.RawIOBase):
+    """A read-only, seekable window onto an uncompressed zip member, for h5py to read in place."""
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo):
+        super().__init__()
+        self._file = open(path, "rb")
+        self._file.seek(info.header_offset)
+        header = self._file.read(30)
+        if len(header) != 30 or header[:4] != ZIP_SIGNATURE:
+            self._file.close()
+            raise zipfile.BadZipFile("bad local header for model.weights.h5")
+        name_len, extra_len = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+        self._start = info.header_offset + 30 + name_len + extra_len
+        self._size = info.file_size
+        if self._start + self._size > path.stat().st_size:
+            self._file.close()
+            raise EOFError("model.weights.h5 runs past the end of the archive (truncated?)")
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self._size - self._pos))
+        self._file.seek(self._start + self._pos)
+        got = self._file.readinto(memoryview(buffer)[:n])
+        self._pos += got
+        return got
+
+    def close(self):
+        if not self.closed:
+            self._file.close()
+        super().close()
 
 
 def read_array(dataset: h5py.Dataset) -> np.ndarray:
