@@ -45,20 +45,42 @@ def _matches(expr: str, ident: str) -> bool:
     return fnmatch.fnmatchcase(ident, expr) if "*" in expr else expr in ident
 
 
-def _work(variants, backends) -> tuple[list[dict], dict]:
-    """Certify some suite variants in this process, with a browser of its own."""
-    from harness.catalogue import CASES
+_WORKER: dict = {}
+
+
+def _quiet():
+    """Keras and TensorFlow chatter (retracing, input-structure warnings) is not the user's business."""
+    import logging
+    import os
+    import warnings
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def _start_worker(backends):
+    """A worker process's own browser, reused by every chunk it certifies."""
+    import atexit
     from js_runner import BrowserSession
+    _quiet()
+    session = BrowserSession(backends=tuple(backends), timeout_s=120.0)
+    atexit.register(session.close)
+    _WORKER.update(session=session, backends=backends,
+                   tmp=tempfile.TemporaryDirectory(prefix="tfjs-certify-"))
+
+
+def _work(variants) -> tuple[list[dict], dict]:
+    """Certify some suite variants in a worker process."""
+    from harness.catalogue import CASES
     by_name = {c.name: c for c in CASES}
+    session, backends = _WORKER["session"], _WORKER["backends"]
     records = []
-    with BrowserSession(backends=tuple(backends), timeout_s=120.0) as session, \
-            tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp:
-        for name, flavour, fmt in variants:
-            case = by_name[name]
-            records += certify.certify_variant(session if case.tier != "reject" else None, case, flavour, fmt,
-                                               backends, Path(tmp))
-        env = certify.environment(session)
-    return records, env
+    for name, flavour, fmt in variants:
+        case = by_name[name]
+        records += certify.certify_variant(session if case.tier != "reject" else None, case, flavour, fmt,
+                                           backends, Path(_WORKER["tmp"].name))
+    return records, certify.environment(session)
 
 
 def _suite(backends, select, workers, progress) -> tuple[list[dict], dict]:
@@ -66,7 +88,6 @@ def _suite(backends, select, workers, progress) -> tuple[list[dict], dict]:
     if not variants:
         raise SystemExit(f"tfjs-certify: no case matches -k {select!r}")
     records, env = [], {}
-    chunks = [variants[i::workers] for i in range(workers)] if workers > 1 else [variants]
     if workers == 1:
         # One browser; progress per variant.
         from harness.catalogue import CASES
@@ -84,9 +105,11 @@ def _suite(backends, select, workers, progress) -> tuple[list[dict], dict]:
             env = certify.environment(session)
         return records, env
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    chunks = [variants[i:i + 8] for i in range(0, len(variants), 8)]  # small, so progress moves
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                                                initargs=(list(backends),)) as pool:
         task = progress.add_task(f"certifying in {workers} workers", total=len(variants))
-        futures = {pool.submit(_work, chunk, backends): len(chunk) for chunk in chunks if chunk}
+        futures = {pool.submit(_work, chunk): len(chunk) for chunk in chunks}
         for future in concurrent.futures.as_completed(futures):
             recs, env = future.result()
             records += recs
@@ -153,6 +176,7 @@ def run(models, *, backends, select=None, out_dir=Path("reports"), workers=1, in
     from harness import baseline as gate
     from harness import report
     console = Console(stderr=True)
+    _quiet()
     start = time.time()
     columns = (TextColumn("{task.description:<60}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
