@@ -173,16 +173,21 @@ def adapt_initializer(value):
     return {"class_name": tfjs, "config": out}
 
 
+def _named_object(value, aliases: dict, code: str, what: str):
+    """(class name, config) of a serialized object, or of its string alias (`"l2"`, `"max_norm"`)."""
+    if isinstance(value, str):
+        cls = aliases.get(value)
+        if cls is None:
+            raise _Refused(code, f"TF.js 4.22 has no {what} {value!r}", value)
+        value = {"class_name": cls, "config": {}}
+    return _object(value, code)
+
+
 def adapt_regularizer(value):
     """Return a TF.js `L1L2` regularizer for a Keras L1, L2 or L1L2 one."""
     if value is None:
         return None
-    if isinstance(value, str):
-        cls = table.REGULARIZER_STRINGS.get(value)
-        if cls is None:
-            raise _Refused("unknown_regularizer", f"TF.js 4.22 has no regularizer {value!r}", value)
-        value = {"class_name": cls, "config": {}}
-    cls, conf = _object(value, "unknown_regularizer")
+    cls, conf = _named_object(value, table.REGULARIZER_STRINGS, "unknown_regularizer", "regularizer")
     if cls not in table.REGULARIZERS:
         raise _Refused("unknown_regularizer", f"TF.js 4.22 has only the L1L2 regularizer, not {cls!r}", value)
     l1_key, l2_key = table.REGULARIZERS[cls]
@@ -196,12 +201,7 @@ def adapt_constraint(value):
     """Return a TF.js constraint `{"class_name", "config"}` for a Keras one."""
     if value is None:
         return None
-    if isinstance(value, str):
-        cls = table.CONSTRAINT_STRINGS.get(value)
-        if cls is None:
-            raise _Refused("unknown_constraint", f"TF.js 4.22 has no constraint {value!r}", value)
-        value = {"class_name": cls, "config": {}}
-    cls, conf = _object(value, "unknown_constraint")
+    cls, conf = _named_object(value, table.CONSTRAINT_STRINGS, "unknown_constraint", "constraint")
     if cls not in table.CONSTRAINTS:
         raise _Refused("unknown_constraint", f"TF.js 4.22 has no constraint {cls!r}", value)
     return {"class_name": cls, "config": {k: conf[k] for k in table.CONSTRAINTS[cls] if k in conf}}
