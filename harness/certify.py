@@ -9,10 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import platform
 import shutil
-import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path

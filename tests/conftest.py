@@ -7,9 +7,7 @@ reports/baseline.json, so a converter change that breaks a model fails the run.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import sys
 import time
 from pathlib import Path
 

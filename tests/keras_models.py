@@ -6,7 +6,6 @@ two flavours give the same layer and weight names. Used by tests/test_converter.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np

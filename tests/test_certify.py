@@ -51,7 +51,7 @@ def _explain(record) -> str:
     if record["reason_codes"]:
         lines += [f"  {i['layer']} ({i['class_name']}) {i['argument']}: {i['code']}: {i['reason']}"
                   for i in record["reason_codes"]]
-    lines.append(f"  artifacts: reports/artifacts/ (model, converted dir, inputs, outputs)")
+    lines.append("  artifacts: reports/artifacts/ (model, converted dir, inputs, outputs)")
     return "\n".join(lines)
 
 
