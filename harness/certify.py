@@ -128,10 +128,8 @@ def run_backend(session, backend: str, converted: Converted, prepared, tol, *, t
         if not ok:
             result["first_divergence"] = _first_divergence(session, handle, prepared, tol)
     except RunnerError as e:
-        result["outcome"] = "load_error" if e.stage in ("fetch", "parse", "weights", "timeout", "crash") \
-            and handle is None else "error"
-        if handle is not None and e.stage == "predict":
-            result["outcome"] = "load_error"  # TF.js built the model but cannot run it
+        # TF.js could not load the model, or built it but cannot run it; anything later is an error.
+        result["outcome"] = "load_error" if handle is None or e.stage == "predict" else "error"
         result["message"] = str(e)[:500]
     finally:
         if handle is not None:
@@ -210,12 +208,6 @@ def certify_variant(session, case, flavour, fmt, backends, workdir: Path) -> lis
             keep_artifacts(case, flavour, fmt, prepared, converted, record)
         records.append(record)
     return records
-
-
-def run(models, **options) -> int:
-    """The `certify` command (harness/run.py)."""
-    from harness.run import run as _run
-    return _run(models, **options)
 
 
 # --- the report ------------------------------------------------------------------------------------

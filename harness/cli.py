@@ -65,11 +65,8 @@ def cmd_certify(args) -> int:
         if not args.inputs.endswith(".npz"):
             raise UsageError(f"{args.inputs}: --inputs expects a .npz file")
     backends = _backends(args.backend)
-    try:
-        from harness import certify
-    except ImportError as e:
-        raise UsageError(f"the certification pipeline (harness.certify) is not available: {e}") from e
-    return certify.run(
+    from harness import run
+    return run.run(
         models,
         backends=backends,
         select=args.select,

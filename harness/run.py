@@ -70,16 +70,26 @@ def _start_worker(backends):
                    tmp=tempfile.TemporaryDirectory(prefix="tfjs-certify-"))
 
 
-def _work(variants) -> tuple[list[dict], dict]:
-    """Certify some suite variants in a worker process."""
+def _certify(session, variants, backends, workdir: Path, progress=None, task=None) -> list[dict]:
+    """Certify suite variants with one browser (reject cases need none)."""
     from harness.catalogue import CASES
     by_name = {c.name: c for c in CASES}
-    session, backends = _WORKER["session"], _WORKER["backends"]
     records = []
     for name, flavour, fmt in variants:
         case = by_name[name]
+        if progress is not None:
+            progress.update(task, description=f"{name}-{flavour}-{fmt}"[:60])
         records += certify.certify_variant(session if case.tier != "reject" else None, case, flavour, fmt,
-                                           backends, Path(_WORKER["tmp"].name))
+                                           backends, workdir)
+        if progress is not None:
+            progress.advance(task)
+    return records
+
+
+def _work(variants) -> tuple[list[dict], dict]:
+    """Certify some suite variants in a worker process, with its browser."""
+    session = _WORKER["session"]
+    records = _certify(session, variants, _WORKER["backends"], Path(_WORKER["tmp"].name))
     return records, certify.environment(session)
 
 
@@ -88,22 +98,13 @@ def _suite(backends, select, workers, progress) -> tuple[list[dict], dict]:
     if not variants:
         raise SystemExit(f"tfjs-certify: no case matches -k {select!r}")
     records, env = [], {}
-    if workers == 1:
-        # One browser; progress per variant.
-        from harness.catalogue import CASES
+    if workers == 1:  # one browser, progress per variant
         from js_runner import BrowserSession
-        by_name = {c.name: c for c in CASES}
         with BrowserSession(backends=tuple(backends), timeout_s=120.0) as session, \
                 tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp:
             task = progress.add_task("certifying", total=len(variants))
-            for name, flavour, fmt in variants:
-                case = by_name[name]
-                progress.update(task, description=f"{name}-{flavour}-{fmt}"[:60])
-                records += certify.certify_variant(session if case.tier != "reject" else None, case, flavour,
-                                                   fmt, backends, Path(tmp))
-                progress.advance(task)
-            env = certify.environment(session)
-        return records, env
+            records = _certify(session, variants, backends, Path(tmp), progress, task)
+            return records, certify.environment(session)
     ctx = multiprocessing.get_context("spawn")
     chunks = [variants[i:i + 8] for i in range(0, len(variants), 8)]  # small, so progress moves
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
