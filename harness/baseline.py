@@ -1,8 +1,9 @@
 """The regression gate: what changed between a baseline compat.json and a new one.
 
-A regression is an outcome downgrade (ok -> not ok, or pass -> anything else), a layer class newly
-rejected or failing on a backend, an error grown more than 10x and above 1e-6, a new case that is not
-ok, or a case that disappeared (full comparisons only). Improvements are listed, never gate.
+A regression is an outcome downgrade (ok -> not ok, or pass -> anything else), a selected case that left
+no record (outcome `missing`), a layer class newly rejected or failing on a backend, an error grown more
+than 10x and above 1e-6, a new case that is not ok, or a case that disappeared (full comparisons only).
+Improvements are listed, never gate.
 """
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def compare(baseline: dict, new: dict, *, only_ids=None) -> Diff:
 
     for rid, after in new_recs.items():
         before = old_recs.get(rid)
+        if after["outcome"] == "missing":  # selected, never certified: whatever it was before
+            diff.regressions.append(Change("left no record", rid, _state(before) if before else "—", "missing",
+                                           after["message"] or ""))
+            diff.compared += before is not None
+            continue
         if before is None:
             change = Change("new case", rid, "—", _state(after), after["message"] or "")
             (diff.improvements if after["ok"] else diff.regressions).append(change)
@@ -130,6 +136,24 @@ def diff_table(diff: Diff):
             # Text, not markup: record ids hold brackets ("Dense[units=4]") rich would eat.
             table.add_row(*(Text(v) for v in (sign, c.kind, c.id, c.before, c.after, c.detail)), style=style)
     return table
+
+
+def diff_lines(diff: Diff) -> list[str]:
+    """The diff as one plain line per change, for logs that are not a terminal (CI): grep-able, unwrapped."""
+    scope = "subset" if diff.partial else "full"
+    lines = [f"Baseline comparison ({scope}): {len(diff.regressions)} regression(s), "
+             f"{len(diff.improvements)} improvement(s), {diff.compared} records in both reports"]
+    for label, changes in (("REGRESSION", diff.regressions), ("improved", diff.improvements),
+                           ("changed", diff.changes)):
+        for c in changes:
+            line = f"{label} {c.kind}: {c.id}: {c.before} -> {c.after}"
+            lines.append(line + (f": {' '.join(c.detail.split())}" if c.detail else ""))
+    return lines
+
+
+def render_diff(diff: Diff, *, terminal: bool, width: int = 160) -> str:
+    """A table for a terminal, plain lines otherwise."""
+    return format_diff(diff, width) if terminal else "\n".join(diff_lines(diff))
 
 
 def format_diff(diff: Diff, width: int = 160) -> str:

@@ -15,6 +15,8 @@ FLAVOURS = ("keras3", "tf_keras")
 FORMATS = {"keras3": ("h5", "keras", "api"), "tf_keras": ("h5",)}
 TIERS = ("layer", "graph", "app", "reject")
 OUTCOMES = ("pass", "reject", "xfail")
+# What a known failure may be declared to fail with (record outcomes): anything else fails the case.
+FAILURES = ("mismatch", "load_error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +37,8 @@ class Expect:
     """The outcome a case must have.
 
     `pass`: TF.js matches Keras within tolerance. `reject`: the converter refuses the model with reason
-    `code` before any browser is involved. `xfail`: a known TF.js bug, strict (an unexpected pass fails);
+    `code` before any browser is involved. `xfail`: a known TF.js bug that must fail exactly `fails_with`
+    (`mismatch` or `load_error`): a pass, or any other failure (a converter crash, say), fails the case.
     `backends` limits it to some backends (empty: all).
     """
 
@@ -43,6 +46,7 @@ class Expect:
     reason: str = ""
     code: str | None = None
     backends: tuple[str, ...] = ()
+    fails_with: str | None = None
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:
@@ -51,6 +55,10 @@ class Expect:
             raise ValueError(f"expected outcome {self.outcome!r} needs a reason")
         if self.outcome == "reject" and not self.code:
             raise ValueError("an expected rejection names the converter's reason code")
+        if (self.outcome == "xfail") != (self.fails_with is not None):
+            raise ValueError("an expected failure, and only one, declares the outcome it fails with")
+        if self.fails_with is not None and self.fails_with not in FAILURES:
+            raise ValueError(f"fails_with must be one of {FAILURES}, not {self.fails_with!r}")
 
     def for_backend(self, backend: str) -> "Expect":
         if self.outcome == "xfail" and self.backends and backend not in self.backends:
@@ -78,12 +86,25 @@ class InputSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Omission:
+    """A flavour kept out of a case on purpose, with the reason (shown in the report)."""
+
+    flavour: str
+    reason: str
+
+    def __post_init__(self):
+        if self.flavour not in FLAVOURS or not self.reason:
+            raise ValueError(f"an omission names a flavour of {FLAVOURS} and a reason")
+
+
+@dataclasses.dataclass(frozen=True)
 class Case:
     """One model of the reference suite.
 
     `build(k)` gets the Keras module of the flavour (`keras` or `tf_keras`) and returns a built model;
     builders must be deterministic: the harness seeds Keras before calling them. `inputs` None means
-    float inputs shaped like the model's inputs.
+    float inputs shaped like the model's inputs. Every flavour left out of `flavours` is listed in
+    `omitted` with its reason.
     """
 
     name: str
@@ -97,6 +118,7 @@ class Case:
     tolerance: Tolerance | None = None
     expect: Expect = PASS
     slow: bool = False
+    omitted: tuple[Omission, ...] = ()
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -107,6 +129,10 @@ class Case:
             raise ValueError(f"{self.name}: batch must be >= 2")
         if (self.tier == "reject") != (self.expect.outcome == "reject"):
             raise ValueError(f"{self.name}: tier 'reject' and expected outcome 'reject' go together")
+        left_out = set(FLAVOURS) - set(self.flavours)
+        if {o.flavour for o in self.omitted} != left_out:
+            raise ValueError(f"{self.name}: flavours left out ({', '.join(sorted(left_out)) or 'none'}) "
+                             f"must each be listed in `omitted` with a reason")
 
     def variants(self):
         """(flavour, format) pairs this case is certified from."""

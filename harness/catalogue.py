@@ -12,10 +12,10 @@ import re
 
 from harness import builders as b
 from harness.builders import Chain, Spec
-from harness.case import Case, Expect, InputSpec, Tolerance
+from harness.case import FLAVOURS, Case, Expect, InputSpec, Omission, Tolerance
 
-K3 = ("keras3",)
-TFK = ("tf_keras",)
+K3 = "keras3"
+TFK = "tf_keras"
 CF = "channels_first"
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]=,()]+$")
 
@@ -109,8 +109,13 @@ def classes_of(specs) -> tuple[str, ...]:
     return tuple(out)
 
 
+def only(flavour: str, reason: str) -> dict:
+    """Certify from `flavour` alone; the other flavour is kept out for `reason`, which the report lists."""
+    return {"flavours": (flavour,), "omitted": tuple(Omission(f, reason) for f in FLAVOURS if f != flavour)}
+
+
 def layer(cls: str, options: dict | None = None, shape=(6,), *, label=None, before=(), after=(),
-          dtype="float32", inputs=None, flavours=("keras3", "tf_keras"), expect=Expect(), tolerance=None,
+          dtype="float32", inputs=None, flavours=FLAVOURS, omitted=(), expect=Expect(), tolerance=None,
           tier="layer") -> Case:
     """A case around one layer `cls` with `options` on inputs `shape` (a tuple of shapes for merges).
 
@@ -122,26 +127,26 @@ def layer(cls: str, options: dict | None = None, shape=(6,), *, label=None, befo
     specs = (*before, spec, *after)
     return Case(name=case_name(cls, options, label), tier=tier, build=Chain(shapes, specs, dtype),
                 layer_classes=classes_of(specs), options=plain(options), inputs=inputs, flavours=flavours,
-                expect=expect, tolerance=tolerance)
+                omitted=omitted, expect=expect, tolerance=tolerance)
 
 
-def activation(name: str, flavours=("keras3", "tf_keras"), expect=Expect(), label=None) -> Case:
-    return layer("Activation", {"activation": name}, (3, 5), label=label or name, flavours=flavours,
-                 expect=expect)
+def activation(name: str, *, label=None, **kw) -> Case:
+    return layer("Activation", {"activation": name}, (3, 5), label=label or name, **kw)
 
 
-# Keras 3.15 (TensorFlow backend) computes a channels_first Conv2D/Conv3D/SeparableConv2D with a bias wrongly
-# when the model is called eagerly, `model(x)` (measured: max_abs 0.72 against tf.nn.conv2d), while
-# `model.predict(x)` agrees with tf.nn.conv2d and tf_keras. Until the reference uses predict, these cases
-# are certified from tf_keras.
-KERAS3_CHANNELS_FIRST = "Keras 3.15 channels_first convolution disagrees with numpy"
-WASM_CONV3D_TRANSPOSE = Expect(outcome="xfail", backends=("wasm",),
+# Keras 3.15 itself adds the bias of a channels_first convolution (Conv2D, Conv3D, SeparableConv2D,
+# DepthwiseConv2D, Conv2DTranspose, Conv1D) on the wrong axis when the output's last spatial size equals
+# the number of output channels (measured against the channels_last twin with the same weights: max_abs
+# 0.8-1.9, eagerly and in predict alike; tf_keras is right, and the kernel path does not matter). A reference
+# whose Keras output is wrong certifies nothing, so channels_first cases use inputs whose output width
+# differs from the channel count (tests/test_catalogue.py checks Keras 3 against tf_keras on each of them).
+WASM_CONV3D_TRANSPOSE = Expect(outcome="xfail", fails_with="mismatch", backends=("wasm",),
                                reason="measured: TF.js 4.22 wasm Conv3DTranspose differs from Keras "
                                       "(max_abs ~2.8); cpu and webgl agree")
 
 
-def xfail(reason: str) -> Expect:
-    return Expect(outcome="xfail", reason=reason)
+def xfail(fails_with: str, reason: str) -> Expect:
+    return Expect(outcome="xfail", fails_with=fails_with, reason=reason)
 
 
 def reject(code: str, reason: str) -> Expect:
@@ -149,10 +154,11 @@ def reject(code: str, reason: str) -> Expect:
 
 
 IMG = (6, 6, 3)       # channels_last image
-IMG_CF = (3, 6, 6)    # channels_first image
+IMG_CF = (3, 6, 6)    # channels_first image (output width != channels: see the note above)
+IMG_CF_CONV = (3, 6, 7)  # for 4-filter 3x3 convolutions: a 6x6 input would give a 4-wide output
 SEQ = (6, 3)          # (timesteps, features)
 VOL = (4, 4, 4, 2)    # 3D volume, channels_last
-VOL_CF = (2, 4, 4, 4)
+VOL_CF = (2, 4, 4, 5)  # a 3-filter 2x2x2 Conv3D gives width 4, not 3
 
 
 def tokens(length: int, high: int = 10) -> tuple[InputSpec, ...]:
@@ -196,10 +202,10 @@ LAYER_CASES = [
     layer("Conv2D", {"strides": (1, 2), "kernel_size": (3, 2)}, IMG),
     layer("Conv2D", {"dilation_rate": 2}, (8, 8, 2)),
     layer("Conv2D", {"use_bias": False}, IMG),
-    layer("Conv2D", {"data_format": CF}, IMG_CF, flavours=TFK),  # see KERAS3_CHANNELS_FIRST
+    layer("Conv2D", {"data_format": CF}, IMG_CF_CONV),
     layer("Conv3D", {}, VOL),
     layer("Conv3D", {"padding": "same", "strides": 2}, VOL),
-    layer("Conv3D", {"data_format": CF}, VOL_CF, flavours=TFK),  # see KERAS3_CHANNELS_FIRST
+    layer("Conv3D", {"data_format": CF}, VOL_CF),
     layer("Conv2DTranspose", {}, (4, 4, 2)),
     layer("Conv2DTranspose", {"strides": 2}, (4, 4, 2)),
     layer("Conv2DTranspose", {"padding": "same", "strides": 2}, (4, 4, 2)),
@@ -214,9 +220,10 @@ LAYER_CASES = [
     layer("DepthwiseConv2D", {}, IMG),
     layer("DepthwiseConv2D", {"depth_multiplier": 2}, IMG),
     layer("DepthwiseConv2D", {"padding": "same", "strides": 2}, (7, 7, 3)),
-    layer("DepthwiseConv2D", {"use_bias": False, "activation": "relu6"}, IMG, flavours=K3),
+    layer("DepthwiseConv2D", {"use_bias": False, "activation": "relu6"}, IMG,
+          **only(K3, "tf_keras has no relu6 activation string")),
     layer("DepthwiseConv2D", {"data_format": CF}, IMG_CF),
-    layer("SeparableConv2D", {"data_format": CF}, IMG_CF, flavours=TFK, expect=xfail(  # KERAS3_CHANNELS_FIRST
+    layer("SeparableConv2D", {"data_format": CF}, IMG_CF_CONV, expect=xfail("mismatch",
         f"{TFJS_SRC}layers/convolutional.ts SeparableConv.call adds the bias with dataFormat channelsFirst to "
         "the NHWC result, before transposing back: the bias lands on the height axis")),
     # pooling
@@ -253,34 +260,34 @@ LAYER_CASES = [
     # activations
     *[activation(a) for a in ("elu", "selu", "relu", "linear", "sigmoid", "softplus", "softsign", "tanh",
                               "softmax", "gelu", "mish", "swish")],
-    activation("relu6", flavours=K3),          # tf_keras has no `relu6` activation string
-    activation("log_softmax", flavours=K3),    # nor `log_softmax`
-    activation("silu", flavours=K3),           # Keras 3's name for swish; the converter renames it
-    activation("hard_sigmoid", flavours=TFK),  # Keras 3's hard_sigmoid differs: see REJECT_CASES
+    activation("relu6", **only(K3, "tf_keras has no relu6 activation string")),
+    activation("log_softmax", **only(K3, "tf_keras has no log_softmax activation string")),
+    activation("silu", **only(K3, "tf_keras has no silu activation string (Keras 3's name for swish)")),
+    activation("hard_sigmoid", **only(TFK, "Keras 3's hard_sigmoid is another function: see the reject tier")),
     layer("ReLU", {}, (3, 5)),
     layer("ReLU", {"max_value": 6.0}, (3, 5)),
     layer("ReLU", {"max_value": 1.0}, (3, 5)),
     layer("LeakyReLU", {}, (3, 5)),
-    layer("LeakyReLU", {"negative_slope": 0.1}, (3, 5), flavours=K3),
-    layer("LeakyReLU", {"alpha": 0.1}, (3, 5), flavours=TFK),
+    layer("LeakyReLU", {"negative_slope": 0.1}, (3, 5), **only(K3, "tf_keras names the slope alpha")),
+    layer("LeakyReLU", {"alpha": 0.1}, (3, 5), **only(TFK, "Keras 3 names the slope negative_slope")),
     layer("PReLU", {}, (3, 5)),
     layer("PReLU", {"shared_axes": (1, 2)}, IMG),
     layer("ELU", {}, (3, 5)),
-    layer("ThresholdedReLU", {}, (3, 5), flavours=TFK),   # removed in Keras 3
-    layer("ThresholdedReLU", {"theta": 0.5}, (3, 5), flavours=TFK),
+    layer("ThresholdedReLU", {}, (3, 5), **only(TFK, "Keras 3 removed ThresholdedReLU")),
+    layer("ThresholdedReLU", {"theta": 0.5}, (3, 5), **only(TFK, "Keras 3 removed ThresholdedReLU")),
     layer("Softmax", {}, (3, 5)),
     # normalization
     layer("BatchNormalization", {}, IMG),
     layer("BatchNormalization", {}, (5,), label="rank2_input"),
     layer("BatchNormalization", {"axis": 1}, IMG_CF, expect=Expect(
-        outcome="xfail", backends=("cpu", "wasm"),
+        outcome="xfail", fails_with="mismatch", backends=("cpu", "wasm"),
         reason="measured: TF.js 4.22 cpu and wasm BatchNormalization over axis 1 of a rank-4 input differs "
                "from Keras (max_abs ~1.9); webgl agrees")),
     layer("BatchNormalization", {"center": False, "scale": False}, IMG),
     layer("BatchNormalization", {"epsilon": 0.1, "momentum": 0.9}, SEQ),
     layer("LayerNormalization", {}, SEQ),
-    # tf_keras 2.21 fails at predict ("scale must be 1D tensor") when normalizing over several axes
-    layer("LayerNormalization", {"axis": (1, 2)}, SEQ, flavours=K3),
+    layer("LayerNormalization", {"axis": (1, 2)}, SEQ, **only(
+        K3, "tf_keras 2.21 fails at predict when normalizing over several axes (scale must be 1D tensor)")),
     layer("LayerNormalization", {"center": False, "epsilon": 0.01}, SEQ),
     # recurrent
     layer("SimpleRNN", {}, SEQ),
@@ -292,7 +299,7 @@ LAYER_CASES = [
     layer("GRU", {"return_state": True}, SEQ),
     layer("GRU", {"go_backwards": True}, SEQ),
     layer("GRU", {"return_sequences": True, "return_state": True, "recurrent_activation": "hard_sigmoid"},
-          SEQ, flavours=TFK),
+          SEQ, **only(TFK, "Keras 3's hard_sigmoid is another function: see the reject tier")),
     layer("LSTM", {}, SEQ),
     layer("LSTM", {"return_sequences": True}, SEQ),
     layer("LSTM", {"return_state": True}, SEQ),
@@ -314,7 +321,7 @@ LAYER_CASES = [
     layer("Masking", {}, (7, 1), label="into=SimpleRNN,return_sequences", before=(Spec("ReLU"),),
           after=(Spec("SimpleRNN", {"units": 3, "return_sequences": True}),)),
     layer("Masking", {}, (7, 1), label="into=GlobalAveragePooling1D", before=(Spec("ReLU"),),
-          after=(Spec("GlobalAveragePooling1D"),), expect=xfail(
+          after=(Spec("GlobalAveragePooling1D"),), expect=xfail("mismatch",
               f"{TFJS_SRC}layers/pooling.ts GlobalAveragePooling1D has no supportsMasking, so engine/topology.ts "
               "Layer.computeMask throws on a mask; Keras takes the masked mean")),
     # wrappers
@@ -341,10 +348,10 @@ LAYER_CASES = [
     # preprocessing
     layer("Rescaling", {}, IMG),
     layer("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, IMG),
-    layer("CenterCrop", {}, (8, 8, 3), expect=xfail(
+    layer("CenterCrop", {}, (8, 8, 3), expect=xfail("load_error",
         f"{TFJS_SRC}layers/preprocessing/center_crop.ts computeOutputShape writes height/width into the shape "
         "it is given, so a CenterCrop right after the Input rewrites the model's input shape")),
-    *[layer("CategoryEncoding", {"output_mode": mode}, (n,), dtype="int32", inputs=tokens(n, 6), expect=xfail(
+    *[layer("CategoryEncoding", {"output_mode": mode}, (n,), dtype="int32", inputs=tokens(n, 6), expect=xfail("load_error",
         f"{TFJS_SRC}layers/preprocessing/category_encoding.ts computeOutputShape writes num_tokens into the "
         "shape it is given, so a CategoryEncoding right after the Input rewrites the model's input shape"))
       for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))],
@@ -358,10 +365,10 @@ LAYER_CASES = [
 # --- tier 2: graphs ---------------------------------------------------------------------------------------
 
 
-def graph(build, layer_classes, inputs=None, flavours=("keras3", "tf_keras"), expect=Expect(), name=None,
+def graph(build, layer_classes, inputs=None, flavours=FLAVOURS, omitted=(), expect=Expect(), name=None,
           tier="graph") -> Case:
     return Case(name=name or build.__name__, tier=tier, build=build, layer_classes=tuple(layer_classes),
-                inputs=inputs, flavours=flavours, expect=expect)
+                inputs=inputs, flavours=flavours, omitted=omitted, expect=expect)
 
 
 GRAPH_CASES = [
@@ -379,7 +386,8 @@ GRAPH_CASES = [
     graph(b.embedding_mask("LSTM"), ["Embedding", "LSTM", "Dense"], inputs=tokens(7, 12)),
     graph(b.embedding_mask("GRU"), ["Embedding", "GRU", "Dense"], inputs=tokens(7, 12)),
     graph(b.embedding_mask("SimpleRNN"), ["Embedding", "SimpleRNN", "Dense"], inputs=tokens(7, 12)),
-    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6), flavours=TFK),
+    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6),
+          **only(TFK, "Keras 3 zero-fills masked steps here: an expected refusal in the reject tier")),
     graph(b.encoder_decoder, ["LSTM", "TimeDistributed", "Dense"]),
     graph(b.encoder_decoder_gru, ["GRU"]),
     graph(b.stacked_rnn, ["LSTM", "GRU", "SimpleRNN"]),
@@ -430,9 +438,9 @@ def refused(cls: str, options: dict | None, shape, code: str, reason: str, **kw)
     return layer(cls, options, shape, tier="reject", expect=reject(code, reason), **kw)
 
 
-def refused_graph(build, layer_classes, code: str, reason: str, flavours=("keras3", "tf_keras")) -> Case:
+def refused_graph(build, layer_classes, code: str, reason: str) -> Case:
     return Case(name=build.__name__, tier="reject", build=build, layer_classes=tuple(layer_classes),
-                flavours=flavours, expect=reject(code, reason))
+                expect=reject(code, reason))
 
 
 UNKNOWN = "TF.js 4.22 registers no such layer class"
@@ -469,9 +477,9 @@ REJECT_CASES = [
     # TF.js's rank limits cannot be seen in a config (input ranks are not written per layer), so the
     # converter lets these through and TF.js refuses them when it runs: certified as known failures.
     layer("Dot", {"axes": -1}, ((2, 3, 4), (2, 3, 4)),
-          expect=xfail("tfjs-layers merge.ts: Dot supports inputs of rank <= 3 only (throws at predict)")),
+          expect=xfail("load_error", "tfjs-layers merge.ts: Dot supports inputs of rank <= 3 only (throws at predict)")),
     layer("BatchNormalization", {}, VOL, label="rank5_input",
-          expect=xfail("tfjs-layers normalization.ts: batchNormalization supports rank <= 4 only")),
+          expect=xfail("load_error", "tfjs-layers normalization.ts: batchNormalization supports rank <= 4 only")),
     refused("Conv1D", {"data_format": CF}, (3, 8), "unsupported_value",
             "TF.js Conv1D with channels_first transposes the input but not the output back"),
     refused("Softmax", {"axis": 1}, (3, 5), "unsupported_value",
@@ -485,12 +493,15 @@ REJECT_CASES = [
     refused("Activation", {"activation": "exponential"}, (3, 5), "unknown_activation",
             "TF.js has no exponential activation", label="exponential"),
     refused("Activation", {"activation": "leaky_relu"}, (3, 5), "unknown_activation",
-            "TF.js has no leaky_relu activation function", label="leaky_relu", flavours=K3),
+            "TF.js has no leaky_relu activation function", label="leaky_relu",
+            **only(K3, "tf_keras has no leaky_relu activation string")),
     refused("Activation", {"activation": "hard_silu"}, (3, 5), "unknown_activation",
-            "TF.js has no hard_silu activation", label="hard_silu", flavours=K3),
+            "TF.js has no hard_silu activation", label="hard_silu",
+            **only(K3, "tf_keras has no hard_silu activation string")),
     refused("Activation", {"activation": "hard_sigmoid"}, (3, 5), "unknown_activation",
             f"Keras 3 hard_sigmoid is relu6(x+3)/6; {TFJS_SRC}backend/tfjs_backend.ts hardSigmoid is "
-            "clip(0.2x+0.5, 0, 1)", label="hard_sigmoid,flavour=keras3", flavours=K3),
+            "clip(0.2x+0.5, 0, 1)", label="hard_sigmoid,flavour=keras3",
+            **only(K3, "tf_keras's hard_sigmoid is TF.js's: certified in the layer tier")),
     refused("UpSampling2D", {"interpolation": "bilinear"}, (3, 3, 2), "unsupported_value",
             f"{TFJS_SRC}layers/convolutional.ts UpSampling2D calls image.resizeBilinear without half-pixel "
             "centers; Keras resizes with tf.image.resize (half-pixel centers)"),
@@ -507,10 +518,11 @@ REJECT_CASES = [
             "Keras with half-pixel centers"),
     refused("RandomWidth", {}, IMG, "unsupported_value",
             f"{TFJS_SRC}layers/preprocessing/random_width.ts RandomWidth.call resizes whatever `training` is; "
-            "Keras returns the input unchanged at inference", flavours=TFK),  # not in Keras 3
+            "Keras returns the input unchanged at inference", **only(TFK, "Keras 3 has no RandomWidth")),
     # Keras 3 Bidirectional forces zero_output_for_mask=True on a wrapped RNN returning sequences; TF.js
     # repeats the last output on masked steps instead.
-    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6), flavours=K3,
+    graph(b.embedding_mask_bidirectional, ["Embedding", "Bidirectional", "LSTM"], inputs=tokens(6),
+          **only(K3, "tf_keras computes this as TF.js does: certified in the graph tier"),
           name="embedding_mask_bidirectional[flavour=keras3]", tier="reject", expect=reject(
               "ignored_argument", "Keras 3 zero-fills masked steps of a Bidirectional RNN's sequence output "
               "(zero_output_for_mask=True); TF.js repeats the last output")),

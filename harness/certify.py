@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import platform
 import shutil
@@ -21,16 +22,14 @@ from harness import compare as cmp
 from harness import reference, tolerance
 from harness.case import FORMATS
 
-ARTIFACTS = reference.ROOT / "reports" / "artifacts"
 BACKENDS = ("cpu", "wasm", "webgl")
-OUTCOMES_BAD_FOR_XFAIL = ("mismatch", "load_error")
 
 
 @dataclasses.dataclass
 class Converted:
     """The converter's result for one variant."""
 
-    status: str  # "ok", "rejected", "converter_error", "keras_error"
+    status: str  # "ok", "rejected", "converter_error", "reference_error"
     artifact: Path | None = None
     message: str | None = None
     issues: list = dataclasses.field(default_factory=list)
@@ -59,7 +58,7 @@ def convert_variant(prepared: reference.Prepared, fmt: str, workdir: Path) -> Co
     """Run our converter on the prepared model file (the API format was converted when prepared)."""
     from converter import ConversionError, UnsupportedModelError, convert
     if prepared.error:
-        return Converted("keras_error", message=prepared.error)
+        return Converted("reference_error", message=prepared.error)
     if fmt == "api":
         api = prepared.files["api"]
         if (api / "error.json").exists():
@@ -141,25 +140,30 @@ def run_backend(session, backend: str, converted: Converted, prepared, tol, *, t
 
 
 def is_ok(outcome: str, expect, codes: list[str]) -> bool:
+    """The one rule, for pytest, `certify` and the gate: did the record meet its expectation?"""
     if expect.outcome == "pass":
         return outcome == "pass"
     if expect.outcome == "reject":
         return outcome == "rejected" and expect.code in codes
-    return outcome in OUTCOMES_BAD_FOR_XFAIL  # strict xfail: a pass is not ok
+    return outcome == expect.fails_with  # a known failure fails exactly as declared; a pass is not ok
+
+
+def record_id(case_name: str, flavour: str, fmt: str, backend: str) -> str:
+    return f"{case_name}-{flavour}-{fmt}-{backend}"
 
 
 def make_record(case, flavour, fmt, backend, converted: Converted, result: dict, tol) -> dict:
     expect = case.expect.for_backend(backend)
-    outcome = result.get("outcome") or {"rejected": "rejected", "converter_error": "converter_error",
-                                        "keras_error": "error"}[converted.status]
+    outcome = result.get("outcome") or converted.status
     codes = [i["code"] for i in converted.issues]
     metrics = result.get("metrics", [])
     return {
-        "id": f"{case.name}-{flavour}-{fmt}-{backend}",
+        "id": record_id(case.name, flavour, fmt, backend),
         "case": case.name, "tier": case.tier,
         "layer_classes": list(case.layer_classes), "options": reference._jsonable(dict(case.options)),
         "flavour": flavour, "format": fmt, "backend": backend,
         "expected": expect.outcome, "expected_reason": expect.reason or None, "expected_code": expect.code,
+        "expected_failure": expect.fails_with,
         "outcome": outcome, "ok": is_ok(outcome, expect, codes),
         "message": (result.get("message") or converted.message or None),
         "reason_codes": converted.issues,
@@ -172,9 +176,15 @@ def make_record(case, flavour, fmt, backend, converted: Converted, result: dict,
     }
 
 
-def keep_artifacts(case, flavour, fmt, prepared, converted: Converted, record: dict):
+def failed_record(case, flavour, fmt, backend, outcome: str, message: str) -> dict:
+    """The record of a variant that never got as far as a comparison (`error`, `missing`)."""
+    tol = tolerance.for_backend(backend, None, case.tolerance)
+    return make_record(case, flavour, fmt, backend, Converted(outcome, message=message), {}, tol)
+
+
+def keep_artifacts(case, flavour, fmt, prepared, converted: Converted, record: dict, artifacts: Path):
     """A failing case keeps its model file, converted directory, inputs and both outputs."""
-    dest = ARTIFACTS / reference._safe(f"{case.name}-{flavour}-{fmt}")
+    dest = Path(artifacts) / reference._safe(f"{case.name}-{flavour}-{fmt}")
     dest.mkdir(parents=True, exist_ok=True)
     src = prepared.files.get(fmt)
     if src is not None and src.is_file():
@@ -188,8 +198,17 @@ def keep_artifacts(case, flavour, fmt, prepared, converted: Converted, record: d
     return dest
 
 
-def certify_variant(session, case, flavour, fmt, backends, workdir: Path) -> list[dict]:
-    """Every record of one case x flavour x format."""
+def certify_variant(session, case, flavour, fmt, backends, workdir: Path, artifacts: Path) -> list[dict]:
+    """Every record of one case x flavour x format. Never raises: a failure anywhere in the pipeline
+    becomes the outcome of the records it touched (`error`, with the exception on one line)."""
+    try:
+        return _certify_variant(session, case, flavour, fmt, backends, workdir, artifacts)
+    except Exception as e:
+        message = f"the harness failed on this variant: {reference.one_line(e)}"
+        return [failed_record(case, flavour, fmt, b, "error", message) for b in backends]
+
+
+def _certify_variant(session, case, flavour, fmt, backends, workdir: Path, artifacts: Path) -> list[dict]:
     prepared = reference.prepare(case, flavour, FORMATS[flavour])
     converted = convert_variant(prepared, fmt, workdir)
     records = []
@@ -205,13 +224,17 @@ def certify_variant(session, case, flavour, fmt, backends, workdir: Path) -> lis
             result = {}
         record = make_record(case, flavour, fmt, backend, converted, result, tol)
         if not record["ok"] and record["outcome"] != "unavailable":
-            keep_artifacts(case, flavour, fmt, prepared, converted, record)
+            try:
+                keep_artifacts(case, flavour, fmt, prepared, converted, record, artifacts)
+            except OSError as e:  # the verdict stands without its artifacts
+                record["message"] = f"{record['message'] or ''} (artifacts not kept: {e})".strip()
         records.append(record)
     return records
 
 
 # --- the report ------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def _v(package: str):
     try:
         return version(package)
@@ -220,6 +243,7 @@ def _v(package: str):
 
 
 def environment(session) -> dict:
+    from harness import tf_policy
     backends = {}
     for name, info in (session.backends.items() if session is not None else []):
         backends[name] = {"available": info.available, "reason": info.reason, "tfjs_version": info.tfjs_version,
@@ -228,22 +252,79 @@ def environment(session) -> dict:
     tfjs = next((b["tfjs_version"] for b in backends.values() if b["tfjs_version"]), None)
     return {"python": platform.python_version(), "platform": platform.platform(),
             "keras": _v("keras"), "tf_keras": _v("tf-keras"), "tensorflow": _v("tensorflow"),
+            "onednn": tf_policy.facts(),
             "tfjs": tfjs, "chromium": getattr(session, "browser_version", None), "playwright": _v("playwright"),
             "backends": backends}
 
 
-def build_report(records: list[dict], env: dict, *, duration_s: float, complete: bool, command: str) -> dict:
+def merge_environments(envs) -> dict:
+    """One environment from several processes' (workers): the first with backends, oneDNN as TensorFlow ran."""
+    envs = [e for e in envs if e]
+    if not envs:
+        return {}
+    env = dict(next((e for e in envs if e.get("backends")), envs[0]))
+    ran = [e["onednn"] for e in envs if (e.get("onednn") or {}).get("enabled") is not None]
+    if ran:  # a process that imported TensorFlow says how it ran; any disagreement shows as False
+        env["onednn"] = {**ran[0], "enabled": all(o["enabled"] for o in ran),
+                         "set_too_late": any(o["set_too_late"] for o in ran)}
+    return env
+
+
+MISSING = "selected but left no record: the run crashed or stopped before certifying it"
+
+
+def test_variants(cases, backends=BACKENDS) -> list[tuple]:
+    """(test id, case, flavour, format, backend or None) for each certification test: one per backend,
+    except an expected rejection, checked once per flavour x format (the converter alone decides)."""
+    out = []
+    for case in cases:
+        for flavour, fmt in case.variants():
+            if case.tier == "reject":
+                out.append((f"{case.name}-{flavour}-{fmt}", case, flavour, fmt, None))
+            else:
+                out += [(record_id(case.name, flavour, fmt, b), case, flavour, fmt, b) for b in backends]
+    return out
+
+
+def expected_variants(cases, backends) -> list[tuple]:
+    """(case, flavour, format, backend) of every record certifying `cases` on `backends` produces."""
+    return [(c, fl, fm, b) for c in cases for fl, fm in c.variants() for b in backends]
+
+
+def with_missing(records: list[dict], expected) -> list[dict]:
+    """`records`, plus a not-ok `missing` record for every expected one that never came."""
+    out, have = list(records), {r["id"] for r in records}
+    for case, flavour, fmt, backend in expected:
+        if record_id(case.name, flavour, fmt, backend) not in have:
+            out.append(failed_record(case, flavour, fmt, backend, "missing", MISSING))
+            have.add(out[-1]["id"])
+    return out
+
+
+def omissions(cases) -> list[dict]:
+    """Flavours kept out of the suite on purpose, with their reasons (compat.json's `omitted`)."""
+    return [{"case": c.name, "flavour": o.flavour, "reason": o.reason} for c in cases for o in c.omitted]
+
+
+def build_report(records: list[dict], env: dict, *, duration_s: float, command: str, filters=(),
+                 expected=None, omitted=()) -> dict:
+    """compat.json from a run's records. `expected`: what the run selected (every one without a record
+    becomes a `missing` record); `filters`: what narrowed the selection (none: a full run)."""
     from harness import report
+    if expected is not None:
+        records = with_missing(records, expected)
     backends = [b for b in BACKENDS if any(r["backend"] == b for r in records)] or list(BACKENDS)
     layers, summary = report.rollup(records, backends)
     precision = {b: (env.get("backends", {}).get(b) or {}).get("float_precision") for b in BACKENDS}
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "generated_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "run": {"command": command, "duration_s": round(duration_s, 2), "complete": complete},
+        "run": {"command": command, "duration_s": round(duration_s, 2), "partial": bool(filters),
+                "filters": list(filters), "selected": len(records)},
         "environment": env,
         "tolerances": tolerance.policy_json(precision),
         "records": sorted(records, key=lambda r: r["id"]),
+        "omitted": list(omitted),
         "layers": layers,
         "summary": summary,
     }

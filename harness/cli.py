@@ -9,10 +9,9 @@ the file and the problem), 3 an internal error. Tracebacks only with --verbose.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 BACKENDS = ("cpu", "wasm", "webgl")
@@ -56,70 +55,74 @@ def _existing_file(path, what) -> Path:
     return p
 
 
+def _inputs_arg(path: str) -> Path:
+    """`--inputs`: one .npz for every model, or a .json mapping each model path to its .npz."""
+    p = _existing_file(path, "inputs file")
+    if p.suffix == ".npz":
+        return p
+    if p.suffix != ".json":
+        raise UsageError(f"{path}: --inputs expects a .npz file, or a .json mapping model files to .npz files")
+    try:
+        mapping = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path}: not a readable JSON mapping ({e})") from None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise UsageError(f"{path}: expected a JSON object mapping model paths to .npz paths")
+    for value in mapping.values():
+        _existing_file(str(p.parent / value), f"inputs file (named in {path})")
+    return p
+
+
 def cmd_certify(args) -> int:
     models = [_existing_file(m, "model file") for m in args.models]
+    inputs = None
     if args.inputs is not None:
         if not models:
             raise UsageError("--inputs applies to model files; the reference suite generates its own inputs")
-        _existing_file(args.inputs, "inputs file")
-        if not args.inputs.endswith(".npz"):
-            raise UsageError(f"{args.inputs}: --inputs expects a .npz file")
+        inputs = _inputs_arg(args.inputs)
     backends = _backends(args.backend)
-    from harness import run
+    from harness import reference, run
+    if args.cache_dir:
+        reference.set_cache_dir(Path(args.cache_dir))
     return run.run(
         models,
         backends=backends,
         select=args.select,
         out_dir=Path(args.out),
         workers=args.workers,
-        inputs=Path(args.inputs) if args.inputs else None,
+        inputs=inputs,
         baseline=Path(args.baseline) if args.baseline else None,
         verbose=args.verbose,
     )
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _print_diff(console, gate, diff) -> None:
+def _print_diff(gate, diff) -> None:
     if diff.regressions or diff.improvements or diff.changes:
-        console.print(gate.diff_table(diff))
+        print(gate.render_diff(diff, terminal=sys.stdout.isatty()))
     else:
-        console.print(f"no changes in the {diff.compared} records both reports share")
+        print(f"no changes in the {diff.compared} records both reports share")
 
 
 def cmd_compare(args) -> int:
-    from rich.console import Console
-
     from harness import baseline as gate
     from harness import report
 
-    # Logs (not a terminal) get a wide table so record ids stay on one line and can be grepped.
-    console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
     new = report.load(args.new)
     if args.update_baseline:
         old_path = Path(args.baseline)
         if old_path.is_file():
             try:
-                _print_diff(console, gate, gate.compare(report.load(old_path), new))
+                _print_diff(gate, gate.compare(report.load(old_path), new))
             except report.ReportError as e:
-                console.print(f"(previous baseline unreadable, replacing it: {e})")
-        _copy_atomic(Path(args.new), old_path)
+                print(f"(previous baseline unreadable, replacing it: {e})")
+        old_path.parent.mkdir(parents=True, exist_ok=True)
+        report.write_atomic(old_path, Path(args.new).read_text(encoding="utf-8"))
         print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
         return EXIT_OK
     old = report.load(args.baseline)
-    only_ids = None if new["run"]["complete"] else [r["id"] for r in new["records"]]
+    only_ids = [r["id"] for r in new["records"]] if new["run"]["partial"] else None
     diff = gate.compare(old, new, only_ids=only_ids)
-    _print_diff(console, gate, diff)
+    _print_diff(gate, diff)
     if diff.regressions:
         print(f"{len(diff.regressions)} regression(s) against {args.baseline}")
         return EXIT_FAILED
@@ -144,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)")
     c.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     c.add_argument("-j", "--workers", type=_positive_int, default=1, metavar="N", help="parallel workers (default: 1)")
-    c.add_argument("--inputs", metavar="FILE.npz", help="inputs to feed the model files (arrays by input name or order)")
+    c.add_argument("--inputs", metavar="FILE",
+                   help="inputs for the model files: one .npz (arrays by input name or order) for all, or a .json "
+                        "mapping each model path to its .npz (default: MODEL.npz next to a model, else seeded)")
+    c.add_argument("--cache-dir", metavar="DIR",
+                   help="where Keras models and references are cached (default: $TFJS_CERTIFY_CACHE or ./.cache)")
     c.add_argument("--baseline", default=os.path.join("reports", "baseline.json"), metavar="FILE",
                    help="baseline compared after a full suite run (default: reports/baseline.json)")
     c.add_argument("--verbose", action="store_true", help="more output; tracebacks on errors")
@@ -152,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("compare", help="compare a compat.json against a baseline; exit 1 on a regression",
                        description="Print what changed between BASELINE and NEW compat.json; exit 1 on a "
-                                   "regression. A subset run (run.complete false) is compared on its records only.")
+                                   "regression. A subset run (run.partial true) is compared on its records only.")
     g.add_argument("baseline", metavar="BASELINE")
     g.add_argument("new", metavar="NEW")
     g.add_argument("--update-baseline", action="store_true",

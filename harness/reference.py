@@ -1,7 +1,9 @@
 """The Keras side of a certification: build a case's model, save it, and compute reference outputs.
 
-Models, inputs and Keras outputs are cached in the git-ignored `.cache/suite/`, keyed by the case's
-spec (the catalogue's source), the Keras version and the flavour, so a warm run needs no Keras at all.
+Models, inputs and Keras outputs are cached in `.cache/suite/` under the working directory (or
+`$TFJS_CERTIFY_CACHE`, or `--cache-dir`), keyed by the case's spec (the catalogue's source), the Keras
+version, the flavour and the TensorFlow policy, so a warm run needs no Keras at all. A failure on the
+Keras side (build, inputs, predict, save) is returned as `Prepared.error`, never raised, and never cached.
 """
 from __future__ import annotations
 
@@ -20,13 +22,31 @@ import numpy as np
 from harness import inputs as inputs_mod
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("TFJS_CERTIFY_CACHE", ROOT / ".cache"))
+_cache_dir: Path | None = None  # set by --cache-dir
+
+
+def cache_dir() -> Path:
+    """Where models, inputs and reference outputs are cached: never inside the installed package."""
+    if _cache_dir is not None:
+        return _cache_dir
+    return Path(os.environ.get("TFJS_CERTIFY_CACHE") or Path.cwd() / ".cache")
+
+
+def set_cache_dir(path) -> None:
+    global _cache_dir
+    _cache_dir = Path(path) if path is not None else None
+
+
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """`Type: message` on one line (TensorFlow's messages span many)."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:limit]
 SEED = 1234
 SUFFIX = {"h5": ".h5", "keras": ".keras"}
 
 
 def keras_module(flavour: str):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from harness import tf_policy
+    tf_policy.apply()  # a no-op once the harness is imported; here for callers that import only this module
     if flavour == "tf_keras":
         import tf_keras
         return tf_keras
@@ -55,7 +75,8 @@ def spec_hash() -> str:
 
 
 def converter_hash() -> str:
-    conv = ROOT / "converter"
+    import converter
+    conv = Path(converter.__file__).resolve().parent
     return _source_hash(*sorted(str(p) for p in conv.glob("*.py")))
 
 
@@ -118,7 +139,9 @@ class Prepared:
 
 
 def _key(case, flavour) -> str:
-    raw = json.dumps([case.name, flavour, keras_version(flavour), spec_hash()])
+    from harness import tf_policy
+    raw = json.dumps([case.name, flavour, keras_version(flavour), spec_hash(),
+                      f"{tf_policy.VARIABLE}={tf_policy.POLICY}"])
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
@@ -129,7 +152,7 @@ def _safe(name: str) -> str:
 def prepare(case, flavour: str, formats) -> Prepared:
     """Build, save and run the case's model in Keras, or take it from the cache."""
     from harness.case import FORMATS
-    directory = CACHE / "suite" / f"{_safe(case.name)}-{flavour}-{_key(case, flavour)}"
+    directory = cache_dir() / "suite" / f"{_safe(case.name)}-{flavour}-{_key(case, flavour)}"
     meta = directory / "meta.json"
     api_dir = directory / f"api-{converter_hash()}"
     want_api = "api" in formats
@@ -138,10 +161,10 @@ def prepare(case, flavour: str, formats) -> Prepared:
         with open(directory / ".lock", "w") as lock:  # pytest-xdist workers may prepare the same case
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not meta.exists() or (want_api and not api_dir.exists()):
-                _populate(case, flavour, directory, api_dir if want_api else None, FORMATS[flavour])
+                error = _populate(case, flavour, directory, api_dir if want_api else None, FORMATS[flavour])
+                if error:
+                    return Prepared(case.name, flavour, directory, {}, [], [], [], error=error)
     info = json.loads(meta.read_text())
-    if info.get("error"):
-        return Prepared(case.name, flavour, directory, {}, [], [], [], error=info["error"])
     data = np.load(directory / "data.npz")
     xs = [data[f"x{i}"] for i in range(info["n_inputs"])]
     refs = [data[f"y{i}"] for i in range(info["n_outputs"])]
@@ -151,43 +174,50 @@ def prepare(case, flavour: str, formats) -> Prepared:
     return Prepared(case.name, flavour, directory, files, xs, refs, info["output_names"])
 
 
-def _populate(case, flavour, directory: Path, api_dir: Path | None, formats):
+def _populate(case, flavour, directory: Path, api_dir: Path | None, formats) -> str | None:
+    """Build, run and save the model into `directory`; the one-line Keras error, or None."""
     directory.mkdir(parents=True, exist_ok=True)
+    step = "build"
     try:
         model = build(case, flavour)
-    except Exception as e:  # a builder that fails is a suite bug, reported as such
-        _write_meta(directory, {"error": f"Keras could not build the model: {type(e).__name__}: {e}"})
-        return
-    if not (directory / "meta.json").exists():
-        specs = case.inputs or inputs_mod.specs_from_model(model)
-        xs = inputs_mod.make_inputs(specs, case.batch, seed=SEED)
-        refs = predict(model, xs)
-        saved = []
-        for fmt in formats:
-            if fmt == "api":
-                continue
-            tmp = directory / f".model{SUFFIX[fmt]}.{os.getpid()}.tmp{SUFFIX[fmt]}"
-            model.save(tmp)
-            os.replace(tmp, directory / f"model{SUFFIX[fmt]}")
-            saved.append(fmt)
-        tmp = directory / f".data.{os.getpid()}.npz"
-        np.savez(tmp, **{f"x{i}": x for i, x in enumerate(xs)}, **{f"y{i}": y for i, y in enumerate(refs)})
-        os.replace(tmp, directory / "data.npz")
-        _write_meta(directory, {"n_inputs": len(xs), "n_outputs": len(refs), "formats": saved,
-                                "output_names": output_names(model)})
+        if not (directory / "meta.json").exists():
+            step = "make inputs for"
+            specs = case.inputs or inputs_mod.specs_from_model(model)
+            xs = inputs_mod.make_inputs(specs, case.batch, seed=SEED)
+            step = "predict with"
+            refs = predict(model, xs)
+            saved = []
+            for fmt in formats:
+                if fmt == "api":
+                    continue
+                step = f"save ({fmt})"
+                tmp = directory / f".model{SUFFIX[fmt]}.{os.getpid()}.tmp{SUFFIX[fmt]}"
+                model.save(tmp)
+                os.replace(tmp, directory / f"model{SUFFIX[fmt]}")
+                saved.append(fmt)
+            tmp = directory / f".data.{os.getpid()}.npz"
+            np.savez(tmp, **{f"x{i}": x for i, x in enumerate(xs)}, **{f"y{i}": y for i, y in enumerate(refs)})
+            os.replace(tmp, directory / "data.npz")
+            _write_meta(directory, {"n_inputs": len(xs), "n_outputs": len(refs), "formats": saved,
+                                    "output_names": output_names(model)})
+    except Exception as e:  # the case's record says so; the run goes on
+        return f"Keras could not {step} the model: {one_line(e)}"
     if api_dir is not None and not api_dir.exists():
         from converter import ConversionError, save_keras_model
         stage = Path(tempfile.mkdtemp(prefix=".api.", dir=directory))
         try:
             save_keras_model(model, stage / "out")
             os.replace(stage / "out", api_dir)
-        except ConversionError as e:
-            (stage / "error.json").write_text(json.dumps(_error_json(e)))
+        except Exception as e:  # recorded as the api format's outcome, like a file conversion's
+            (stage / "error.json").write_text(json.dumps(
+                _error_json(e) if isinstance(e, ConversionError) else
+                {"kind": "converter_error", "message": one_line(e), "issues": []}))
             os.replace(stage, api_dir)
             stage = None
         finally:
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)
+    return None
 
 
 def _error_json(e) -> dict:

@@ -19,7 +19,8 @@ import jinja2
 import jsonschema
 
 BACKENDS = ("cpu", "wasm", "webgl")
-OUTCOMES = ("pass", "mismatch", "load_error", "rejected", "converter_error", "unavailable", "error")
+OUTCOMES = ("pass", "mismatch", "load_error", "rejected", "converter_error", "reference_error", "unavailable",
+            "error", "missing")
 STATUSES = ("certified", "rejected", "failing", "untested")
 STATUS_MARK = {"certified": "✅", "rejected": "⛔", "failing": "❌", "untested": "—"}
 # The HTML page uses text glyphs: colour emoji are missing from many fonts (headless Chromium on Linux).
@@ -424,6 +425,18 @@ def _options(data) -> list[dict]:
             for cls, opts in sorted(seen.items())]
 
 
+def _onednn_text(facts) -> str | None:
+    if not facts:
+        return None
+    text = f"{facts['variable']}={facts['policy']} (set by tfjs-certify"
+    text += f"; the caller had {facts['requested']})" if facts["requested"] is not None else ")"
+    state = {True: "oneDNN on", False: "oneDNN OFF", None: "TensorFlow not imported (references from the cache)"}
+    text += f"; {state[facts['enabled']]}"
+    if facts["set_too_late"]:
+        text += "; TensorFlow was imported before the policy could be set"
+    return text
+
+
 def view(data) -> dict:
     """Everything the templates show, computed once from compat.json."""
     backends = _backends_of(data)
@@ -448,6 +461,8 @@ def view(data) -> dict:
         "rejected": _rejected_list(data),
         "failing": _failing_list(data),
         "unavailable": sum(r["outcome"] == "unavailable" for r in data["records"]),
+        "missing": sum(r["outcome"] == "missing" for r in data["records"]),
+        "onednn": _onednn_text(data["environment"].get("onednn")),
         "apps": _apps(data),
         "options": _options(data),
         "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
@@ -489,11 +504,19 @@ def render_html(data) -> str:
     return _env().get_template("compat.html.j2").render(**view(data))
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step, with the user's normal file mode (mkstemp's is 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -517,7 +540,7 @@ def write_reports(data, out_dir) -> dict[str, Path]:
     paths = {}
     for ext, text in texts.items():
         paths[ext] = out / f"compat.{ext}"
-        _write_atomic(paths[ext], text)
+        write_atomic(paths[ext], text)
     return paths
 
 

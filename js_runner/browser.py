@@ -70,6 +70,29 @@ def _can_apt_install():
     return os.path.exists("/etc/debian_version") and hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+# Another install on the machine (unattended-upgrades, a parallel job) holds dpkg's locks for a while:
+# wait for it rather than fail. apt's own timeout covers the dpkg frontend lock; the retries cover the
+# lists and cache locks, which it does not wait for.
+LOCK_WAIT_S = 600
+LOCK_MESSAGES = ("Could not get lock", "Unable to acquire the dpkg frontend lock", "Unable to lock")
+
+
+def apt_get(cmd: list[str], env: dict, *, wait_s: float = LOCK_WAIT_S, pause_s: float = 5.0) -> int:
+    """Run an apt-get command, waiting up to `wait_s` for dpkg/apt locks held by another process."""
+    import time
+
+    cmd = [cmd[0], "-o", f"DPkg::Lock::Timeout={int(wait_s)}", *cmd[1:]]
+    deadline = time.monotonic() + wait_s
+    while True:
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sys.stderr.write(proc.stdout)
+        locked = any(m in proc.stdout for m in LOCK_MESSAGES)
+        if proc.returncode == 0 or not locked or time.monotonic() >= deadline:
+            return proc.returncode
+        print(f"{cmd[0]}: another package manager holds the lock; waiting", file=sys.stderr)
+        time.sleep(pause_s)
+
+
 def ensure():
     """Return a Chromium path, installing Debian's package when possible; exit otherwise."""
     try:
@@ -79,7 +102,7 @@ def ensure():
             sys.exit(str(e))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        if subprocess.run(cmd, env=env).returncode != 0:
+        if apt_get(cmd, env) != 0:
             sys.exit(f"`{' '.join(cmd)}` failed; {HOW_TO_GET_ONE}")
     try:
         return find_chromium()

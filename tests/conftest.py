@@ -1,23 +1,28 @@
-"""pytest plugin: one browser per session, and reports/compat.json written by every certification run.
+"""pytest plugin: one browser per session, every certification record collected, then reports and the gate.
 
-Certification tests hand their records to `records`; under pytest-xdist each worker ships its records
-to the controller (`workeroutput`), which writes the reports and runs the regression gate against
-reports/baseline.json, so a converter change that breaks a model fails the run.
+Certification tests attach their compat.json records to their own test report (`tfjs_records`), which
+pytest-xdist ships to the controller as each test ends: a worker that crashes loses nothing it already
+certified. The controller knows what was selected (its own collection, or the workers' under xdist); a
+selected record that never arrives becomes a `missing` record, not ok, which the report counts and the
+regression gate against reports/baseline.json fails on.
 """
 from __future__ import annotations
 
 import json
 import shlex
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import harness  # noqa: F401  (sets up TensorFlow, harness.tf_policy, before any test imports it)
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 BACKENDS = ("cpu", "wasm", "webgl")
-_records: list[dict] = []
-_env: dict = {}
+RECORDS = pytest.StashKey[list]()
+_run: dict = {"records": [], "envs": [], "selected": None, "config": None}
 _started = time.time()
 
 
@@ -27,7 +32,15 @@ def pytest_addoption(parser):
                     help="certify on these TF.js backends only (default: cpu,wasm,webgl)")
     group.addoption("--baseline", default=str(REPORTS / "baseline.json"),
                     help="the baseline the run is compared with (default: reports/baseline.json)")
-    group.addoption("--reports", default=str(REPORTS), help="where compat.json/md/html go")
+    group.addoption("--reports", default=str(REPORTS), help="where compat.json/md/html (and artifacts/) go")
+
+
+def pytest_configure(config):
+    _run["config"] = config
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def selected_backends(config) -> list[str]:
@@ -51,14 +64,25 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+def pytest_collection_finish(session):
+    if not _is_worker(session.config):  # without xdist, the selection is this process's own
+        _run["selected"] = [item.nodeid for item in session.items]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    if _run["selected"] is None:  # every worker collects the same tests
+        _run["selected"] = list(ids)
+
+
 @pytest.fixture(scope="session")
 def browser(request):
     """One headless Chromium for the whole session (per xdist worker)."""
-    from harness.certify import environment
     from js_runner import BrowserSession
     session = BrowserSession(backends=tuple(selected_backends(request.config)), timeout_s=120.0)
-    _env.update(environment(session))
+    _run["browser"] = session
     yield session
+    _run["browser"] = None
     session.close()
 
 
@@ -67,48 +91,78 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("converted")
 
 
+@pytest.fixture(scope="session")
+def artifacts(request) -> Path:
+    """Where a failing case keeps its model, converted directory, inputs and outputs."""
+    return Path(request.config.getoption("--reports")) / "artifacts"
+
+
 @pytest.fixture
-def records():
-    """Certification tests append their compat.json records here."""
-    return _records
+def records(request):
+    """Certification tests append their compat.json records here; they travel with the test's report."""
+    return request.node.stash.setdefault(RECORDS, [])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "call" and RECORDS in item.stash:
+        from harness.certify import environment
+        report.tfjs_records = json.dumps(item.stash[RECORDS])
+        report.tfjs_env = json.dumps(environment(_run.get("browser")))
+
+
+def pytest_runtest_logreport(report):
+    config = _run["config"]
+    if config is None or _is_worker(config) or not hasattr(report, "tfjs_records"):
+        return
+    _run["records"].extend(json.loads(report.tfjs_records))
+    _run["envs"].append(json.loads(report.tfjs_env))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:  # an xdist worker: ship records to the controller
-        workeroutput["tfjs_records"] = json.dumps(_records)
-        workeroutput["tfjs_env"] = json.dumps(_env)
+    if _is_worker(session.config) or session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
         return
-    if not _records:
-        return
-    _finish(session)
+    expected, filters, cases = _selection(session.config)
+    if not expected and not _run["records"]:
+        return  # no certification test was selected: no report
+    _finish(session, expected, filters, cases)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error):
-    out = getattr(node, "workeroutput", {}) or {}
-    _records.extend(json.loads(out.get("tfjs_records", "[]")))
-    env = json.loads(out.get("tfjs_env", "{}"))
-    if env and not _env:
-        _env.update(env)
-
-
-def _all_record_ids() -> set[str]:
-    """The id of every record a full run produces (an expected rejection gives one per backend)."""
-    from harness.case import FORMATS
+def _selection(config):
+    """(expected records, filters, selected cases) from the selected certification tests."""
     from harness.catalogue import CASES
-    return {f"{c.name}-{fl}-{fm}-{b}" for c in CASES for fl in c.flavours for fm in FORMATS[fl] for b in BACKENDS}
+    from harness.certify import expected_variants, test_variants
+    backends = selected_backends(config)
+    params = {f"tests/test_certify.py::test_certify[{tid}]": (case, fl, fm, b)
+              for tid, case, fl, fm, b in test_variants(CASES)}
+    chosen = [params[n] for n in _run["selected"] or [] if n in params]
+    expected = [(case, fl, fm, b) for case, fl, fm, b0 in chosen for b in ([b0] if b0 else backends)]
+    everything = expected_variants(CASES, BACKENDS)
+    filters = []
+    if len({(c.name, fl, fm, b) for c, fl, fm, b in expected}) < len(everything):
+        opt = config.option
+        if getattr(opt, "keyword", ""):
+            filters.append(f"-k {opt.keyword}")
+        if getattr(opt, "markexpr", ""):
+            filters.append(f"-m {opt.markexpr}")
+        if config.getoption("--backend"):
+            filters.append(f"--backend {','.join(backends)}")
+        filters = filters or [f"a selection of tests ({' '.join(config.args)})"]
+    cases = list({id(c): c for c, *_ in expected}.values())
+    return expected, filters, cases
 
 
-def _finish(session):
+def _finish(session, expected, filters, cases):
     from harness import baseline, report
-    from harness.certify import build_report
+    from harness.certify import build_report, merge_environments, omissions
     config = session.config
-    # Complete when every case ran on every backend (counted from the records, which also holds under
-    # pytest-xdist, where the controller collects nothing).
-    complete = _all_record_ids() <= {r["id"] for r in _records}
     command = "pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args)
-    data = build_report(_records, _env, duration_s=time.time() - _started, complete=complete, command=command)
+    from harness.certify import environment
+    env = merge_environments(_run["envs"]) or environment(None)
+    data = build_report(_run["records"], env, duration_s=time.time() - _started,
+                        command=command, filters=filters, expected=expected, omitted=omissions(cases))
     tr = config.pluginmanager.get_plugin("terminalreporter")
     write = (lambda s: tr.write_line(s)) if tr else print
     try:
@@ -117,15 +171,27 @@ def _finish(session):
         write(f"tfjs-certify: could not write the reports: {e}")
         session.exitstatus = 1
         return
-    write(f"tfjs-certify: {data['summary']['line']}")
+    summary = data["summary"]
+    write(f"tfjs-certify: {summary['line']}")
+    missing = summary["by_outcome"].get("missing", 0)
+    write(f"tfjs-certify: {summary['ok']} of {summary['records']} records met their expectation; "
+          f"{summary['not_ok']} did not" + (f" ({missing} selected but left no record)" if missing else ""))
     write(f"tfjs-certify: wrote {', '.join(str(p) for p in paths.values())}")
+    if summary["not_ok"]:
+        session.exitstatus = 1
     base_path = Path(config.getoption("--baseline"))
     if not base_path.exists():
         write(f"tfjs-certify: no baseline at {base_path}; nothing to compare")
         return
-    base = json.loads(base_path.read_text())
-    diff = baseline.compare(base, data, only_ids=None if complete else {r["id"] for r in _records})
-    write(baseline.format_diff(diff))
+    try:
+        base = report.load(base_path)
+    except report.ReportError as e:
+        write(f"tfjs-certify: the baseline is unusable: {e}")
+        session.exitstatus = 1
+        return
+    diff = baseline.compare(base, data, only_ids={r["id"] for r in data["records"]} if data["run"]["partial"]
+                            else None)
+    write(baseline.render_diff(diff, terminal=sys.stdout.isatty()))
     if diff.regressions:
         write(f"tfjs-certify: REGRESSION against {base_path}: {len(diff.regressions)} regression(s); "
               f"see above (update deliberately with `python -m harness compare {base_path} "

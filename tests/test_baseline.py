@@ -23,6 +23,7 @@ def record(case, backend="cpu", outcome="pass", *, max_abs=1e-7, classes=None, e
         "flavour": "keras3", "format": "h5", "backend": backend,
         "expected": expected, "expected_reason": "unsupported" if expected != "pass" else None,
         "expected_code": "unsupported_value" if expected == "reject" else None,
+        "expected_failure": "mismatch" if expected == "xfail" else None,
         "outcome": outcome, "ok": ok, "message": None if outcome == "pass" else f"{outcome} happened",
         "reason_codes": list(reason_codes), "metrics": [],
         "max_abs": max_abs if outcome in ("pass", "mismatch") else None,
@@ -40,12 +41,13 @@ def compat(recs, complete=True):
     recs = copy.deepcopy(recs)
     layers, summary = report.rollup(recs, ["cpu", "wasm"])
     data = {
-        "schema_version": 1, "generated_at": "2026-11-25T14:00:00Z",
-        "run": {"command": "python -m harness certify", "duration_s": 1.0, "complete": complete},
+        "schema_version": 2, "generated_at": "2026-11-25T14:00:00Z",
+        "run": {"command": "python -m harness certify", "duration_s": 1.0, "partial": not complete,
+                "filters": [] if complete else ["-k x"], "selected": len(recs)},
         "environment": {"python": "3.11", "platform": "linux", "tfjs": "4.22.0", "chromium": "156",
                         "playwright": "1.65.2", "backends": {}},
         "tolerances": {"cpu": {"atol": 1e-4, "rtol": 1e-3, "why": "float32"}},
-        "records": recs, "layers": layers, "summary": summary,
+        "records": recs, "omitted": [], "layers": layers, "summary": summary,
     }
     report.validate(data)
     return data
@@ -93,7 +95,7 @@ def test_outcome_downgrade_and_newly_failing_class():
 def test_pass_to_anything_else_is_a_downgrade_even_if_ok():
     # an xfail-expected record still counts: pass -> mismatch is a downgrade
     new = replace(base_records(), "Dense[units=4]-keras3-h5-wasm", outcome="mismatch", expected="xfail",
-                  expected_reason="known", ok=True)
+                  expected_reason="known", expected_failure="mismatch", ok=True)
     diff = baseline.compare(compat(base_records()), compat(new))
     assert ("outcome downgrade", "Dense[units=4]-keras3-h5-wasm") in kinds(diff.regressions)
 

@@ -21,6 +21,7 @@ def record(case, backend, outcome="pass", *, classes=None, tier="layer", expecte
         "layer_classes": list(classes or [case.split("[")[0]]), "options": {},
         "flavour": "keras3", "format": "h5", "backend": backend,
         "expected": expected, "expected_reason": expected_reason, "expected_code": expected_code,
+        "expected_failure": "mismatch" if expected == "xfail" else None,
         "outcome": outcome, "ok": ok, "message": message, "reason_codes": list(reason_codes),
         "metrics": ([{"output": "out", "shape": [2, 4], "max_abs": max_abs, "max_rel": None, "mean_abs": None,
                       "cosine": None, "mismatches": 0, "size": 8}] if max_abs is not None else []),
@@ -65,9 +66,10 @@ def compat(recs=None):
     recs = records() if recs is None else recs
     layers, summary = report.rollup(recs, ["cpu", "wasm", "webgl"])
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "generated_at": "2026-11-25T14:00:00Z",
-        "run": {"command": "python -m harness certify", "duration_s": 12.5, "complete": True},
+        "run": {"command": "python -m harness certify", "duration_s": 12.5, "partial": False, "filters": [],
+                "selected": len(recs)},
         "environment": {
             "python": "3.11.7", "platform": "Linux-x86_64", "keras": "3.15.1", "tf_keras": "2.21.0",
             "tensorflow": "2.21.0", "tfjs": "4.22.0", "chromium": "156.0.1", "playwright": "1.65.2",
@@ -82,6 +84,7 @@ def compat(recs=None):
         },
         "tolerances": copy.deepcopy(TOL),
         "records": recs,
+        "omitted": [{"case": "LeakyReLU[alpha=0.1]", "flavour": "keras3", "reason": "Keras 3 names it negative_slope"}],
         "layers": layers,
         "summary": summary,
     }
