@@ -273,7 +273,7 @@ def merge_environments(envs) -> dict:
 MISSING = "selected but left no record: the run crashed or stopped before certifying it"
 
 
-def test_variants(cases, backends=BACKENDS) -> list[tuple]:
+def certification_params(cases, backends=BACKENDS) -> list[tuple]:
     """(test id, case, flavour, format, backend or None) for each certification test: one per backend,
     except an expected rejection, checked once per flavour x format (the converter alone decides)."""
     out = []

@@ -133,10 +133,10 @@ def pytest_sessionfinish(session, exitstatus):
 def _selection(config):
     """(expected records, filters, selected cases) from the selected certification tests."""
     from harness.catalogue import CASES
-    from harness.certify import expected_variants, test_variants
+    from harness.certify import certification_params, expected_variants
     backends = selected_backends(config)
     params = {f"tests/test_certify.py::test_certify[{tid}]": (case, fl, fm, b)
-              for tid, case, fl, fm, b in test_variants(CASES)}
+              for tid, case, fl, fm, b in certification_params(CASES)}
     chosen = [params[n] for n in _run["selected"] or [] if n in params]
     expected = [(case, fl, fm, b) for case, fl, fm, b0 in chosen for b in ([b0] if b0 else backends)]
     everything = expected_variants(CASES, BACKENDS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from harness.catalogue import CASES
-from harness.certify import certify_variant, test_variants
+from harness.certify import certification_params, certify_variant
 
 
 def _marks(case, backend=None):
@@ -24,7 +24,7 @@ def _marks(case, backend=None):
 
 
 PARAMS = [pytest.param(case, flavour, fmt, backend, id=tid, marks=_marks(case, backend))
-          for tid, case, flavour, fmt, backend in test_variants(CASES)]
+          for tid, case, flavour, fmt, backend in certification_params(CASES)]
 
 
 def _explain(record) -> str:
