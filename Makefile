@@ -1,13 +1,13 @@
 # Two commands do all the set-up on a fresh Debian machine, and are quick when already set up:
 #   make certify   set up, then certify the reference suite (reports/compat.{json,md,html})
-#   make test      set up, then pytest (unit tests + certification in headless Chromium)
+#   make test      set up, lint and type-check, then pytest (unit tests + certification in headless Chromium)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 NODE_STAMP := js_runner/node_modules/.installed
 PY_STAMP   := $(VENV)/.installed
 
-.PHONY: setup certify test unit clean-cache bench
+.PHONY: setup certify test unit lint clean-cache bench
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 	@$(PY) -m js_runner.browser ensure
@@ -24,10 +24,16 @@ $(NODE_STAMP): js_runner/package.json js_runner/package-lock.json
 certify: setup
 	$(PY) -m harness certify $(ARGS)
 
-test: setup
+# Lint and type check first: they fail in seconds, the browser tests take minutes.
+lint: $(PY_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest $(ARGS)
 
-unit: setup
+unit: setup lint
 	$(PY) -m pytest -m "not browser" $(ARGS)
 
 bench: setup

@@ -9,6 +9,7 @@ is a fresh `python -m converter INPUT OUT --overwrite` subprocess; its wall time
 weight bytes written, so peak memory can be compared to the model size. `--official` also times
 `tensorflowjs_converter` from benchmarks/.work/official-venv (see benchmarks/parity_official.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ OFFICIAL = WORK / "official-venv" / "bin" / "tensorflowjs_converter"
 
 GENERATE = {
     "mlp.h5": "import tf_keras as k\n"
-              "x = k.Input((32,)); y = k.layers.Dense(64, activation='relu')(x)\n"
-              "k.Model(x, k.layers.Dense(10)(y)).save(OUT)",
+    "x = k.Input((32,)); y = k.layers.Dense(64, activation='relu')(x)\n"
+    "k.Model(x, k.layers.Dense(10)(y)).save(OUT)",
     "resnet50.h5": "import tf_keras as k\nk.applications.ResNet50(weights=None).save(OUT)",
     "resnet50.keras": "import keras\nkeras.applications.ResNet50(weights=None).save(OUT)",
 }
@@ -41,8 +42,13 @@ def generate(name: str) -> Path:
         WORK.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{name}.tmp{path.suffix}")
         code = "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n" + GENERATE[name]
-        subprocess.run([PYTHON, "-c", code.replace("OUT", repr(str(tmp)))], check=True, timeout=900,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [PYTHON, "-c", code.replace("OUT", repr(str(tmp)))],
+            check=True,
+            timeout=900,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.replace(tmp, path)
     return path
 
@@ -50,8 +56,9 @@ def generate(name: str) -> Path:
 def measure(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of one subprocess."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace")
@@ -74,8 +81,15 @@ def bench(label: str, cmd_for, src: Path, runs: int) -> dict:
         wall, peak = measure(cmd_for(src, out))
         walls.append(wall)
         rss.append(peak)
-    return {"label": label, "input": src.name, "input_bytes": src.stat().st_size, "runs": runs,
-            "wall": statistics.median(walls), "rss": statistics.median(rss), "weights": weight_bytes(out)}
+    return {
+        "label": label,
+        "input": src.name,
+        "input_bytes": src.stat().st_size,
+        "runs": runs,
+        "wall": statistics.median(walls),
+        "rss": statistics.median(rss),
+        "weights": weight_bytes(out),
+    }
 
 
 def ours(src: Path, out: Path) -> list[str]:
@@ -101,12 +115,13 @@ def main(argv=None) -> int:
             sys.exit(f"{OFFICIAL} is missing: run benchmarks/parity_official.py --install first")
         for name in ("mlp.h5", "resnet50.h5"):  # tensorflowjs 4.22 reads Keras 2 .h5 only
             rows.append(bench("tensorflowjs 4.22", official, generate(name), args.official_runs or args.runs))
-    print("| converter | input | input bytes | weight bytes written | runs | median wall s "
-          "| median peak RSS MiB |")
+    print("| converter | input | input bytes | weight bytes written | runs | median wall s | median peak RSS MiB |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['label']} | {r['input']} | {r['input_bytes']:,} | {r['weights']:,} | {r['runs']} "
-              f"| {r['wall']:.2f} | {r['rss']:.0f} |")
+        print(
+            f"| {r['label']} | {r['input']} | {r['input_bytes']:,} | {r['weights']:,} | {r['runs']} "
+            f"| {r['wall']:.2f} | {r['rss']:.0f} |"
+        )
     return 0
 
 

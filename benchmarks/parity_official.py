@@ -6,9 +6,11 @@
 Each model of `MODELS` (tests/keras_models.py builders, random weights) is saved by tf_keras into the
 git-ignored benchmarks/.work/parity/ and converted by both converters on the command line. The
 weights manifests are compared entry by entry, paired by name as TF.js loads them (names, order,
-shapes, dtypes), and the decoded values with np.array_equal. Expected and intended: StackedRNNCells names (the official converter
+shapes, dtypes), and the decoded values with np.array_equal. Expected and intended: StackedRNNCells
+names (the official converter
 writes `rnn/stacked_rnn_cells/<cell>/kernel`, which TF.js cannot load; we write `rnn/RNNCell_<i>/kernel`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +31,19 @@ PYTHON = sys.executable
 sys.path.insert(0, str(ROOT / "tests"))
 import keras_models as km  # noqa: E402
 
-MODELS = ["mlp", "cnn", "lstm", "gru", "bidirectional", "time_distributed", "nested", "embedding_mask",
-          "stacked", "conv_variety", "rnn_variety"]
+MODELS = [
+    "mlp",
+    "cnn",
+    "lstm",
+    "gru",
+    "bidirectional",
+    "time_distributed",
+    "nested",
+    "embedding_mask",
+    "stacked",
+    "conv_variety",
+    "rnn_variety",
+]
 GENERATE = """
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -46,14 +59,16 @@ for i, name in enumerate({names!r}):
 def install():
     """The official converter in its own venv (it pins TensorFlow 2.19)."""
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", "tensorflowjs", "ydf<0.16"],
-                   check=True, timeout=1200)
+    subprocess.run(
+        [str(VENV / "bin" / "pip"), "install", "--quiet", "tensorflowjs", "ydf<0.16"], check=True, timeout=1200
+    )
 
 
 def run(cmd) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
-                          env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     if proc.returncode:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {proc.stderr[-1500:]}")
     return time.perf_counter() - start
@@ -89,10 +104,17 @@ def compare(name: str, src: Path) -> dict:
         notes.append(f"shape/dtype differ: {', '.join(bad_specs)}")
     if bad_values:
         notes.append(f"values differ: {', '.join(bad_values)}")
-    return {"model": name, "weights": len(theirs), "names": not (only_t or only_o),
-            "order": t_names == o_names, "specs": len(pairs) == len(theirs) == len(ours) and not bad_specs,
-            "values": len(pairs) == len(theirs) == len(ours) and not bad_values,
-            "official": t_official, "ours": t_ours, "notes": "; ".join(notes)}
+    return {
+        "model": name,
+        "weights": len(theirs),
+        "names": not (only_t or only_o),
+        "order": t_names == o_names,
+        "specs": len(pairs) == len(theirs) == len(ours) and not bad_specs,
+        "values": len(pairs) == len(theirs) == len(ours) and not bad_values,
+        "official": t_official,
+        "ours": t_ours,
+        "notes": "; ".join(notes),
+    }
 
 
 def main(argv=None) -> int:
@@ -113,12 +135,17 @@ def main(argv=None) -> int:
         subprocess.run([PYTHON, "-c", code], check=True, timeout=900, stderr=subprocess.DEVNULL)
     rows = [compare(m, out / f"{m}.h5") for m in args.models]
     yes = {True: "yes", False: "**no**"}
-    print("| model | weights | same names? | same order? | same shapes+dtypes? | same values? | official s | ours s "
-          "| difference |")
+    print(
+        "| model | weights | same names? | same order? | same shapes+dtypes? | same values? | official s | ours s "
+        "| difference |"
+    )
     print("|---|---:|---|---|---|---|---:|---:|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['weights']} | {yes[r['names']]} | {yes[r['order']]} | {yes[r['specs']]} | {yes[r['values']]} | "
-              f"{r['official']:.2f} | {r['ours']:.2f} | {r['notes']} |")
+        print(
+            f"| {r['model']} | {r['weights']} | {yes[r['names']]} | {yes[r['order']]} | {yes[r['specs']]} | "
+            f"{yes[r['values']]} | "
+            f"{r['official']:.2f} | {r['ours']:.2f} | {r['notes']} |"
+        )
     return 0
 
 

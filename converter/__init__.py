@@ -6,8 +6,16 @@
 Reading a file never runs code from it; a model TF.js 4.22 cannot run as Keras does is refused with
 every problem listed (`UnsupportedModelError`) before anything is written.
 """
+
 from converter.api import Analysis, ConversionResult, check, convert, save_keras_model
 from converter.errors import ConversionError, UnsupportedModelError
 
-__all__ = ["Analysis", "ConversionResult", "ConversionError", "UnsupportedModelError", "check",
-           "convert", "save_keras_model"]
+__all__ = [
+    "Analysis",
+    "ConversionError",
+    "ConversionResult",
+    "UnsupportedModelError",
+    "check",
+    "convert",
+    "save_keras_model",
+]

@@ -1,4 +1,5 @@
 """`python -m converter INPUT OUTPUT_DIR`."""
+
 import sys
 
 from converter.cli import main

@@ -1,4 +1,5 @@
 """The converter's Python API: `convert` a Keras file, `check` one, or `save_keras_model` from memory."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,6 +69,7 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
         for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
             name = (layer.get("config") or {}).get("name", "")
             yield LayerInfo(name, layer.get("class_name", ""), by_layer.get(name, []))
+
     return list(walk(model_config))
 
 
@@ -82,9 +84,10 @@ def _analyse(model_file) -> tuple[Analysis, list]:
         elif isinstance(e, ConversionError):
             raise
         else:
-            raise ConversionError(model_file.path, f"model config and weights do not match: {e}")
-    analysis = Analysis(model_file.path, model_file.format, model_file.keras_version, tfjs_config,
-                        issues, _inventory(cleaned, weights))
+            raise ConversionError(model_file.path, f"model config and weights do not match: {e}") from e
+    analysis = Analysis(
+        model_file.path, model_file.format, model_file.keras_version, tfjs_config, issues, _inventory(cleaned, weights)
+    )
     return analysis, weights
 
 
@@ -94,9 +97,17 @@ def check(path) -> Analysis:
         return _analyse(model_file)[0]
 
 
-def convert(path, out_dir, *, input_format: str | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
-            quantize: dict[str, list[str] | None] | None = None, split_weights_by_layer: bool = False,
-            overwrite: bool = False, metadata: dict | None = None) -> ConversionResult:
+def convert(
+    path,
+    out_dir,
+    *,
+    input_format: str | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    quantize: dict[str, list[str] | None] | None = None,
+    split_weights_by_layer: bool = False,
+    overwrite: bool = False,
+    metadata: dict | None = None,
+) -> ConversionResult:
     """Convert the Keras model file at `path` into a TF.js Layers artifact at `out_dir`.
 
     `quantize` maps "float16" / "uint8" / "uint16" to weight-name patterns (`*` allowed; None: every
@@ -121,31 +132,44 @@ def convert(path, out_dir, *, input_format: str | None = None, shard_size: int =
             weight_groups = list(groups.values())
         else:
             weight_groups = [weights] if weights else []
-        model_json = {
+        model_json: dict = {
             "format": "layers-model",
             "generatedBy": f"keras v{model_file.keras_version}",
             "convertedBy": CONVERTED_BY,
         }
         if metadata:
             model_json["userDefinedMetadata"] = metadata
-        topology_json = {"keras_version": model_file.keras_version, "backend": model_file.backend,
-                         "model_config": analysis.model_config}
+        topology_json: dict = {
+            "keras_version": model_file.keras_version,
+            "backend": model_file.backend,
+            "model_config": analysis.model_config,
+        }
         if model_file.training_config:
             topology_json["training_config"] = model_file.training_config
         model_json["modelTopology"] = topology_json
         with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
             manifest, shard_files = write_weights(
-                stage, [[(w.name, (lambda d=w.dataset: read_array(d))) for w in g] for g in weight_groups],
-                shard_size=shard_size, quantize_map=quantize or {})
+                stage,
+                [[(w.name, (lambda d=w.dataset: read_array(d))) for w in g] for g in weight_groups],
+                shard_size=shard_size,
+                quantize_map=quantize or {},
+            )
             model_json["weightsManifest"] = manifest
             try:
                 json_file = write_model_json(stage, model_json)
             except ValueError as e:
-                raise ConversionError(path, f"the model config cannot be written as JSON: {e}")
+                raise ConversionError(path, f"the model config cannot be written as JSON: {e}") from e
     files = {json_file.name: json_file.bytes} | {f.name: f.bytes for f in shard_files}
-    return ConversionResult(Path(out_dir), files, analysis.layers, len(weights),
-                            sum(f.bytes for f in shard_files), model_file.keras_version,
-                            model_file.format, time.perf_counter() - start)
+    return ConversionResult(
+        Path(out_dir),
+        files,
+        analysis.layers,
+        len(weights),
+        sum(f.bytes for f in shard_files),
+        model_file.keras_version,
+        model_file.format,
+        time.perf_counter() - start,
+    )
 
 
 def save_keras_model(model, out_dir, **options) -> ConversionResult:

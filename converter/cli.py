@@ -3,6 +3,7 @@
 Exit codes: 0 done, 1 conversion failure, 2 usage, 3 unsupported model. Errors are one line naming the
 file and the problem; `--verbose` adds the traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,34 +18,47 @@ INPUT_FORMATS = ("keras", "keras_keras", "keras_saved_model_v3")
 
 def _names(value: str | None):
     """`--quantize_uint8` alone means every weight; with a value, comma-separated name patterns."""
-    return None if value in (None, "*") else [v for v in value.split(",") if v]
+    return None if value is None or value == "*" else [v for v in value.split(",") if v]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tfjs-convert",
         description="Convert a Keras 2 or Keras 3 model (.h5 or .keras) to the TF.js Layers format, "
-                    "refusing what TF.js 4.22 cannot run as Keras does.")
+        "refusing what TF.js 4.22 cannot run as Keras does.",
+    )
     p.add_argument("input_path", help="a Keras model file (.h5 or .keras; the format is read from the file)")
     p.add_argument("output_path", nargs="?", help="the output directory (model.json + weight shards)")
-    p.add_argument("--input_format", choices=INPUT_FORMATS, default=None,
-                   help="accepted for compatibility with tensorflowjs_converter; the file's signature decides")
+    p.add_argument(
+        "--input_format",
+        choices=INPUT_FORMATS,
+        default=None,
+        help="accepted for compatibility with tensorflowjs_converter; the file's signature decides",
+    )
     p.add_argument("--output_format", choices=("tfjs_layers_model",), default="tfjs_layers_model")
     p.add_argument("--weight_shard_size_bytes", type=int, default=api.DEFAULT_SHARD_SIZE, metavar="N")
     for dtype in ("float16", "uint8", "uint16"):
-        p.add_argument(f"--quantize_{dtype}", nargs="?", const="*", default=None, metavar="NAMES",
-                       help=f"quantize float32 weights to {dtype} (all, or comma-separated names; `*` allowed)")
+        p.add_argument(
+            f"--quantize_{dtype}",
+            nargs="?",
+            const="*",
+            default=None,
+            metavar="NAMES",
+            help=f"quantize float32 weights to {dtype} (all, or comma-separated names; `*` allowed)",
+        )
     p.add_argument("--split_weights_by_layer", action="store_true", help="one weight group per layer")
-    p.add_argument("--check", action="store_true",
-                   help="print the support analysis and exit: 0 supported, 3 not (writes nothing)")
+    p.add_argument(
+        "--check", action="store_true", help="print the support analysis and exit: 0 supported, 3 not (writes nothing)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p
 
 
 def print_check(analysis, out=sys.stdout):
-    print(f"{analysis.path}: Keras {analysis.keras_version} ({analysis.format}), "
-          f"{len(analysis.layers)} layers", file=out)
+    print(
+        f"{analysis.path}: Keras {analysis.keras_version} ({analysis.format}), {len(analysis.layers)} layers", file=out
+    )
     if analysis.supported:
         print("supported: TF.js 4.22 can run every layer as Keras does", file=out)
         return
@@ -70,11 +84,20 @@ def main(argv=None) -> int:
             parser.print_usage(sys.stderr)
             print("tfjs-convert: error: OUTPUT_PATH is required (or use --check)", file=sys.stderr)
             return EXIT_USAGE
-        quantize = {d: _names(getattr(args, f"quantize_{d}")) for d in ("float16", "uint8", "uint16")
-                    if getattr(args, f"quantize_{d}") is not None}
-        result = api.convert(args.input_path, args.output_path, input_format=args.input_format,
-                             shard_size=args.weight_shard_size_bytes, quantize=quantize,
-                             split_weights_by_layer=args.split_weights_by_layer, overwrite=args.overwrite)
+        quantize = {
+            d: _names(getattr(args, f"quantize_{d}"))
+            for d in ("float16", "uint8", "uint16")
+            if getattr(args, f"quantize_{d}") is not None
+        }
+        result = api.convert(
+            args.input_path,
+            args.output_path,
+            input_format=args.input_format,
+            shard_size=args.weight_shard_size_bytes,
+            quantize=quantize,
+            split_weights_by_layer=args.split_weights_by_layer,
+            overwrite=args.overwrite,
+        )
     except UnsupportedModelError as e:
         print(f"error: {e}", file=sys.stderr)
         for issue in e.issues:
@@ -95,8 +118,10 @@ def main(argv=None) -> int:
             traceback.print_exc()
         print(f"error: {args.input_path}: conversion failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {result.out_dir}: {len(result.files)} files, {result.weights} weights, "
-          f"{result.weight_bytes} bytes in {result.shards} shard(s)")
+    print(
+        f"wrote {result.out_dir}: {len(result.files)} files, {result.weights} weights, "
+        f"{result.weight_bytes} bytes in {result.shards} shard(s)"
+    )
     return EXIT_OK
 
 

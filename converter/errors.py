@@ -1,4 +1,5 @@
 """Errors the converter raises, and the exit code each maps to on the command line."""
+
 from __future__ import annotations
 
 EXIT_OK = 0
@@ -30,6 +31,8 @@ class UnsupportedModelError(ConversionError):
         self.issues = list(issues)
         layers = sorted({f"{i.layer} ({i.class_name})" for i in self.issues})
         codes = sorted({i.code for i in self.issues})
-        problem = (f"not supported by TF.js 4.22: {len(self.issues)} issue(s) in "
-                   f"{', '.join(layers)} [{', '.join(codes)}]; run with --check for the table")
+        problem = (
+            f"not supported by TF.js 4.22: {len(self.issues)} issue(s) in "
+            f"{', '.join(layers)} [{', '.join(codes)}]; run with --check for the table"
+        )
         super().__init__(path, problem)

@@ -3,6 +3,7 @@
 Only JSON and HDF5 datasets are read: no Keras deserialization, no pickle, no Lambda bytecode. The
 format is told by the file's signature, not its name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,10 +69,13 @@ def detect_format(path: Path) -> str:
         with open(path, "rb") as f:
             head = f.read(8)
     except IsADirectoryError:
-        raise ConversionError(path, "is a directory, not a Keras model file "
-                                    "(a SavedModel directory is not supported; save with model.save('m.keras'))")
+        raise ConversionError(
+            path,
+            "is a directory, not a Keras model file "
+            "(a SavedModel directory is not supported; save with model.save('m.keras'))",
+        ) from None
     except OSError as e:
-        raise ConversionError(path, f"cannot be read: {e.strerror or e}")
+        raise ConversionError(path, f"cannot be read: {e.strerror or e}") from e
     if head.startswith(HDF5_SIGNATURE):
         return "h5"
     if head.startswith(ZIP_SIGNATURE):
@@ -96,7 +100,7 @@ def _json_attr(path, value, what):
     try:
         data = json.loads(value)
     except (TypeError, ValueError) as e:
-        raise ConversionError(path, f"{what} is not valid JSON: {e}")
+        raise ConversionError(path, f"{what} is not valid JSON: {e}") from e
     if not isinstance(data, dict):
         raise ConversionError(path, f"{what} is not a JSON object")
     return data
@@ -111,35 +115,47 @@ def _read_h5(path: Path) -> ModelFile:
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ConversionError(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}")
+        raise ConversionError(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from e
     try:
-        if "model_config" not in f.attrs:
-            if "layer_names" in f.attrs or "model_weights" not in f:
-                raise ConversionError(path, "is a weights-only file (no model_config): save the whole "
-                                            "model with model.save(), not save_weights()")
+        if "model_config" not in f.attrs and ("layer_names" in f.attrs or "model_weights" not in f):
+            raise ConversionError(
+                path,
+                "is a weights-only file (no model_config): save the whole model with model.save(), not save_weights()",
+            )
         config = _json_attr(path, f.attrs["model_config"], "model_config")
         training = None
         if "training_config" in f.attrs:
             training = _json_attr(path, f.attrs["training_config"], "training_config")
         if "model_weights" not in f:
             raise ConversionError(path, "has a model_config but no model_weights group")
-        return ModelFile(path=path, format="h5", layout="h5_layers",
-                         keras_version=_str_attr(f.attrs, "keras_version", "2"),
-                         backend=_str_attr(f.attrs, "backend", "tensorflow"),
-                         model_config=config, training_config=training,
-                         weights=f["model_weights"], _handles=[f])
+        return ModelFile(
+            path=path,
+            format="h5",
+            layout="h5_layers",
+            keras_version=_str_attr(f.attrs, "keras_version", "2"),
+            backend=_str_attr(f.attrs, "backend", "tensorflow"),
+            model_config=config,
+            training_config=training,
+            weights=f["model_weights"],
+            _handles=[f],
+        )
     except ConversionError:
         f.close()
         raise
     except (OSError, KeyError, RuntimeError) as e:
         f.close()
-        raise ConversionError(path, f"is a corrupt HDF5 file: {e}")
+        raise ConversionError(path, f"is a corrupt HDF5 file: {e}") from e
 
 
 def _safe_member_name(name: str) -> bool:
     norm = posixpath.normpath(name)
-    return not (name.startswith(("/", "\\")) or ":" in name.split("/")[0]
-                or norm.startswith("..") or "\\" in name or norm != name.rstrip("/"))
+    return not (
+        name.startswith(("/", "\\"))
+        or ":" in name.split("/")[0]
+        or norm.startswith("..")
+        or "\\" in name
+        or norm != name.rstrip("/")
+    )
 
 
 def _read_member(path, zf: zipfile.ZipFile, name: str) -> bytes:
@@ -158,7 +174,7 @@ def _read_keras_zip(path: Path) -> ModelFile:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise ConversionError(path, f"is not a readable .keras (zip) file: {e}")
+        raise ConversionError(path, f"is not a readable .keras (zip) file: {e}") from e
     with zf:
         names = zf.namelist()
         bad = [n for n in names if not _safe_member_name(n)]
@@ -174,24 +190,38 @@ def _read_keras_zip(path: Path) -> ModelFile:
                 metadata = _json_attr(path, _read_member(path, zf, "metadata.json"), "metadata.json")
             info = zf.getinfo("model.weights.h5")
             if info.file_size > KERAS_ZIP_MEMBERS["model.weights.h5"]:
-                raise ConversionError(path, f"zip member model.weights.h5 is {info.file_size} bytes, over the "
-                                            f"{KERAS_ZIP_MEMBERS['model.weights.h5']}-byte limit")
+                raise ConversionError(
+                    path,
+                    f"zip member model.weights.h5 is {info.file_size} bytes, over the "
+                    f"{KERAS_ZIP_MEMBERS['model.weights.h5']}-byte limit",
+                )
             # Keras stores the weights uncompressed: read them in place, one dataset at a time, instead
             # of holding the whole member in memory.
-            weights_file = (_StoredMember(path, info) if info.compress_type == zipfile.ZIP_STORED
-                            else io.BytesIO(_read_member(path, zf, "model.weights.h5")))
+            weights_file = (
+                _StoredMember(path, info)
+                if info.compress_type == zipfile.ZIP_STORED
+                else io.BytesIO(_read_member(path, zf, "model.weights.h5"))
+            )
         except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise ConversionError(path, f"is a corrupt .keras archive: {e}")
+            raise ConversionError(path, f"is a corrupt .keras archive: {e}") from e
     try:
         h = h5py.File(weights_file, "r")
     except OSError as e:
         weights_file.close()
-        raise ConversionError(path, f"model.weights.h5 inside is not readable HDF5: {e}")
+        raise ConversionError(path, f"model.weights.h5 inside is not readable HDF5: {e}") from e
     # A .keras file keeps Keras 3's `compile_config`, which is not the Keras 2 `training_config`
     # TF.js knows; it is not carried over.
-    return ModelFile(path=path, format="keras", layout="keras_objects",
-                     keras_version=str(metadata.get("keras_version", "3")), backend="tensorflow",
-                     model_config=config, training_config=None, weights=h, _handles=[weights_file, h])
+    return ModelFile(
+        path=path,
+        format="keras",
+        layout="keras_objects",
+        keras_version=str(metadata.get("keras_version", "3")),
+        backend="tensorflow",
+        model_config=config,
+        training_config=None,
+        weights=h,
+        _handles=[weights_file, h],
+    )
 
 
 class _StoredMember(io.RawIOBase):

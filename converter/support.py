@@ -76,9 +76,18 @@ def adapt_layer(class_name, config, *, keras):
     if tfjs_class in table.CONTAINERS:
         return tfjs_class, config, []
     if tfjs_class in table.PYTHON_LAYERS or ">" in tfjs_class:
-        return tfjs_class, config, [issue(
-            None, None, "needs_python_code",
-            f"{class_name} runs Python code that TF.js cannot run; port it to JavaScript")]
+        return (
+            tfjs_class,
+            config,
+            [
+                issue(
+                    None,
+                    None,
+                    "needs_python_code",
+                    f"{class_name} runs Python code that TF.js cannot run; port it to JavaScript",
+                )
+            ],
+        )
     if tfjs_class in table.DIVERGENT_LAYERS:
         return tfjs_class, config, [issue(None, None, "unsupported_value", table.DIVERGENT_LAYERS[tfjs_class])]
     if tfjs_class not in table.LAYERS:
@@ -89,12 +98,16 @@ def adapt_layer(class_name, config, *, keras):
         return tfjs_class, config, [issue(None, None, "unknown_layer", reason)]
 
     rules = {**table.COMMON, **table.LAYERS[tfjs_class]}
-    out, issues = {}, []
+    out: dict = {}
+    issues: list[Issue] = []
     for key, value in config.items():
         rule = rules.get(key)
         if rule is None:
-            issues.append(issue(key, value, "unsupported_argument",
-                                f"{class_name} argument {key!r} is not known to this converter"))
+            issues.append(
+                issue(
+                    key, value, "unsupported_argument", f"{class_name} argument {key!r} is not known to this converter"
+                )
+            )
             continue
         try:
             kept, converted = _apply(rule, key, value, class_name, config, keras)
@@ -148,8 +161,9 @@ def adapt_activation(value, *, keras):
     if not isinstance(value, str) or value not in table.ACTIVATIONS:
         raise _Refused("unknown_activation", f"TF.js 4.22 has no activation {value!r}", value)
     if value == "hard_sigmoid" and keras not in table.HARD_SIGMOID_KERAS:
-        raise _Refused("unknown_activation",
-                       "Keras 3 hard_sigmoid is relu6(x+3)/6, TF.js computes clip(0.2x+0.5)", value)
+        raise _Refused(
+            "unknown_activation", "Keras 3 hard_sigmoid is relu6(x+3)/6, TF.js computes clip(0.2x+0.5)", value
+        )
     return table.ACTIVATIONS[value]
 
 
@@ -236,8 +250,11 @@ def _check_backward_layer(backward, forward, keras):
     f_cls, f_conf, f_back = essence(forward)
     b_cls, b_conf, b_back = essence(backward)
     if f_cls != b_cls or f_back == b_back or not _same(f_conf, b_conf):
-        raise _Refused("ignored_argument",
-                       "TF.js 4.22 always builds the backward layer as a reversed copy of `layer`", "<layer config>")
+        raise _Refused(
+            "ignored_argument",
+            "TF.js 4.22 always builds the backward layer as a reversed copy of `layer`",
+            "<layer config>",
+        )
 
 
 def _object(value, code):
@@ -272,7 +289,7 @@ def _same(value, target):
     if isinstance(value, (list, tuple)) and not isinstance(target, (list, tuple)):
         return len(value) > 0 and all(_same(v, target) for v in value)
     if isinstance(value, bool) or isinstance(target, bool) or value is None or target is None:
-        return value is target or value == target and type(value) is type(target)
+        return value is target or (value == target and type(value) is type(target))
     number_v, number_t = _number(value), _number(target)
     if number_v is not None and number_t is not None:
         return number_v == number_t or (math.isnan(number_v) and math.isnan(number_t))

@@ -70,7 +70,8 @@ COMMON = {
 # --- Argument groups shared by several layers. ---
 CHANNELS = ("channels_last", "channels_first")
 PADDING = one_of(
-    "valid", "same",
+    "valid",
+    "same",
     why="TF.js 4.22 throws NotImplementedError for padding='causal'",
 )
 WEIGHTED = {
@@ -87,7 +88,8 @@ KERNEL = {
     "kernel_constraint": CONSTRAINT,
 }
 CONV = {
-    **WEIGHTED, **KERNEL,
+    **WEIGHTED,
+    **KERNEL,
     "filters": KEEP,
     "kernel_size": KEEP,
     "strides": KEEP,
@@ -155,7 +157,8 @@ GATED = {
     "implementation": drop_always(why="an implementation detail"),
 }
 GRU_CELL = {
-    **CELL, **GATED,
+    **CELL,
+    **GATED,
     # recurrent.js GRUCell: "GRUCell does not support reset_after parameter set to true."
     "reset_after": one_of(False, why="TF.js 4.22 GRU throws for reset_after=True (the Keras default)"),
 }
@@ -237,8 +240,10 @@ LAYERS = {
     },
     # layers/convolutional.js
     # conv1dWithBias transposes a channels_first input but never transposes back.
-    "Conv1D": {**CONV, "data_format": one_of(
-        "channels_last", why="TF.js 4.22 Conv1D returns channels_last for channels_first input")},
+    "Conv1D": {
+        **CONV,
+        "data_format": one_of("channels_last", why="TF.js 4.22 Conv1D returns channels_last for channels_first input"),
+    },
     "Conv2D": CONV,
     "Conv3D": CONV,
     "Conv2DTranspose": TRANSPOSE_CONV,
@@ -332,7 +337,8 @@ LAYERS = {
     "StackedRNNCells": {"cells": KEEP},
     # layers/convolutional_recurrent.js
     "ConvLSTM2D": {
-        **RNN, **LSTM_CELL,
+        **RNN,
+        **LSTM_CELL,
         **{k: CONV[k] for k in ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate")},
         "unroll": one_of(False, why="TF.js 4.22 ConvLSTM2D throws for unroll=True"),
     },
@@ -386,36 +392,107 @@ CLASS_RENAMES = {
 CONTAINERS = frozenset({"Sequential", "Model", "Functional"})
 
 # Layers that run Python code TF.js cannot see.
-PYTHON_LAYERS = frozenset({
-    "Lambda", "TFOpLambda", "SlicingOpLambda",
-    "JaxLayer", "FlaxLayer", "TorchModuleWrapper", "TFSMLayer",
-})
+PYTHON_LAYERS = frozenset(
+    {
+        "Lambda",
+        "TFOpLambda",
+        "SlicingOpLambda",
+        "JaxLayer",
+        "FlaxLayer",
+        "TorchModuleWrapper",
+        "TFSMLayer",
+    }
+)
 
 # Standard Keras layers TF.js 4.22 lacks. RandomHeight and layers/nlp/* exist in
 # the source tree but are not registered in the 4.22 bundle (tf-layers.js).
-MISSING_LAYERS = frozenset({
-    "Subtract", "Normalization", "Discretization", "Attention", "AdditiveAttention",
-    "MultiHeadAttention", "GroupQueryAttention", "ZeroPadding1D", "ZeroPadding3D",
-    "Cropping1D", "Cropping3D", "UpSampling1D", "UpSampling3D",
-    "GlobalAveragePooling3D", "GlobalMaxPooling3D", "Conv1DTranspose",
-    "SeparableConv1D", "DepthwiseConv1D", "GroupNormalization", "UnitNormalization",
-    "SpectralNormalization", "SpatialDropout2D", "SpatialDropout3D",
-    "ActivityRegularization", "Identity", "ConvLSTM1D", "ConvLSTM3D",
-    "RandomHeight", "RandomFlip", "RandomRotation", "RandomZoom", "RandomCrop",
-    "RandomTranslation", "RandomContrast", "RandomBrightness",
-    "TextVectorization", "StringLookup", "IntegerLookup", "Hashing", "HashedCrossing",
-    "EinsumDense", "CuDNNGRU", "CuDNNLSTM", "RMSNormalization", "GroupedQueryAttention",
-    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
-    "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
-    "AugMix", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "CutMix",
-    "Equalization", "MaxNumBoundingBoxes", "MelSpectrogram", "MixUp", "Pipeline",
-    "RandAugment", "RandomColorDegeneration", "RandomColorJitter", "RandomElasticTransform",
-    "RandomErasing", "RandomGaussianBlur", "RandomGrayscale", "RandomHue", "RandomInvert",
-    "RandomPerspective", "RandomPosterization", "RandomSaturation", "RandomSharpness",
-    "RandomShear", "ReversibleEmbedding", "STFTSpectrogram", "Solarization",
-    "DenseFeatures", "LocallyConnected1D", "LocallyConnected2D",
-    "Layer", "Wrapper", "AbstractRNNCell",
-})
+MISSING_LAYERS = frozenset(
+    {
+        "Subtract",
+        "Normalization",
+        "Discretization",
+        "Attention",
+        "AdditiveAttention",
+        "MultiHeadAttention",
+        "GroupQueryAttention",
+        "ZeroPadding1D",
+        "ZeroPadding3D",
+        "Cropping1D",
+        "Cropping3D",
+        "UpSampling1D",
+        "UpSampling3D",
+        "GlobalAveragePooling3D",
+        "GlobalMaxPooling3D",
+        "Conv1DTranspose",
+        "SeparableConv1D",
+        "DepthwiseConv1D",
+        "GroupNormalization",
+        "UnitNormalization",
+        "SpectralNormalization",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "ActivityRegularization",
+        "Identity",
+        "ConvLSTM1D",
+        "ConvLSTM3D",
+        "RandomHeight",
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomCrop",
+        "RandomTranslation",
+        "RandomContrast",
+        "RandomBrightness",
+        "TextVectorization",
+        "StringLookup",
+        "IntegerLookup",
+        "Hashing",
+        "HashedCrossing",
+        "EinsumDense",
+        "CuDNNGRU",
+        "CuDNNLSTM",
+        "RMSNormalization",
+        "GroupedQueryAttention",
+        "AdaptiveAveragePooling1D",
+        "AdaptiveAveragePooling2D",
+        "AdaptiveAveragePooling3D",
+        "AdaptiveMaxPooling1D",
+        "AdaptiveMaxPooling2D",
+        "AdaptiveMaxPooling3D",
+        "AugMix",
+        "AutoContrast",
+        "ContrastLimitedAdaptiveHistogramEqualization",
+        "CutMix",
+        "Equalization",
+        "MaxNumBoundingBoxes",
+        "MelSpectrogram",
+        "MixUp",
+        "Pipeline",
+        "RandAugment",
+        "RandomColorDegeneration",
+        "RandomColorJitter",
+        "RandomElasticTransform",
+        "RandomErasing",
+        "RandomGaussianBlur",
+        "RandomGrayscale",
+        "RandomHue",
+        "RandomInvert",
+        "RandomPerspective",
+        "RandomPosterization",
+        "RandomSaturation",
+        "RandomSharpness",
+        "RandomShear",
+        "ReversibleEmbedding",
+        "STFTSpectrogram",
+        "Solarization",
+        "DenseFeatures",
+        "LocallyConnected1D",
+        "LocallyConnected2D",
+        "Layer",
+        "Wrapper",
+        "AbstractRNNCell",
+    }
+)
 
 # --- Activations (activations.js); value: TF.js name, or None when Keras 3 differs. ---
 ACTIVATIONS = {
@@ -478,13 +555,21 @@ INITIALIZER_KEYS = {
 DISTRIBUTION_RENAMES = {"untruncated_normal": "normal"}
 # Keras string shorthands, as TF.js's INITIALIZER_IDENTIFIER_REGISTRY_SYMBOL_MAP reads them.
 INITIALIZER_STRINGS = {
-    "zeros": "Zeros", "ones": "Ones", "constant": "Constant",
-    "random_uniform": "RandomUniform", "random_normal": "RandomNormal",
-    "truncated_normal": "TruncatedNormal", "identity": "Identity",
-    "variance_scaling": "VarianceScaling", "orthogonal": "Orthogonal",
-    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-    "he_normal": "HeNormal", "he_uniform": "HeUniform",
-    "lecun_normal": "LeCunNormal", "lecun_uniform": "LeCunUniform",
+    "zeros": "Zeros",
+    "ones": "Ones",
+    "constant": "Constant",
+    "random_uniform": "RandomUniform",
+    "random_normal": "RandomNormal",
+    "truncated_normal": "TruncatedNormal",
+    "identity": "Identity",
+    "variance_scaling": "VarianceScaling",
+    "orthogonal": "Orthogonal",
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_normal": "HeNormal",
+    "he_uniform": "HeUniform",
+    "lecun_normal": "LeCunNormal",
+    "lecun_uniform": "LeCunUniform",
 }
 
 # --- Regularizers (regularizers.js registers only L1L2). ---
@@ -504,8 +589,10 @@ CONSTRAINTS = {
     "UnitNorm": ("axis",),
 }
 CONSTRAINT_STRINGS = {
-    "max_norm": "MaxNorm", "min_max_norm": "MinMaxNorm",
-    "non_neg": "NonNeg", "unit_norm": "UnitNorm",
+    "max_norm": "MaxNorm",
+    "min_max_norm": "MinMaxNorm",
+    "non_neg": "NonNeg",
+    "unit_norm": "UnitNorm",
 }
 
 # --- dtypes: TF.js layers compute in float32; inputs may also be int32. ---

@@ -5,6 +5,7 @@ input/output layer lists, Sequential inputs, nested models and wrappers. What ea
 mean in TF.js is `converter.support`'s job: every layer config goes through `support.adapt_layer`.
 Problems are collected as `Issue`s, never raised, so that a model's every problem is reported at once.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,9 +20,26 @@ ENVELOPE_KEYS = ("module", "registered_name", "build_config", "compile_config", 
 MASK_OPS = ("NotEqual", "Any")
 # Layers whose output depends on `training`: a node called with training=True keeps them in training
 # mode in Keras even at inference, which TF.js ignores. For every other layer the flag is neutral.
-TRAINING_SENSITIVE = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                      "GaussianDropout", "AlphaDropout", "BatchNormalization", "SimpleRNN", "GRU", "LSTM",
-                      "ConvLSTM2D", "RNN", "Bidirectional", "TimeDistributed", "Functional", "Sequential", "Model")
+TRAINING_SENSITIVE = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "BatchNormalization",
+    "SimpleRNN",
+    "GRU",
+    "LSTM",
+    "ConvLSTM2D",
+    "RNN",
+    "Bidirectional",
+    "TimeDistributed",
+    "Functional",
+    "Sequential",
+    "Model",
+)
 # Keras 3 records tensor arithmetic (`x * 2.0`, `keras.ops.*`) as op nodes, some named like layers
 # ("Multiply", "Add"). They are marked with this prefix so they are never taken for those layers.
 OP_PREFIX = "keras.ops."
@@ -34,12 +52,13 @@ def _is_op(entry: dict, keras: int) -> bool:
     if str(entry.get("module", "")).startswith(("keras.src.ops", "keras.ops")):
         return True
     cfg = entry.get("config")
-    return keras == 3 and cls not in CONTAINERS and cls != "InputLayer" and isinstance(cfg, dict) \
-        and set(cfg) <= {"name"}
+    return (
+        keras == 3 and cls not in CONTAINERS and cls != "InputLayer" and isinstance(cfg, dict) and set(cfg) <= {"name"}
+    )
 
 
 def _bare(cls) -> str:
-    return cls[len(OP_PREFIX):] if isinstance(cls, str) and cls.startswith(OP_PREFIX) else cls
+    return cls[len(OP_PREFIX) :] if isinstance(cls, str) and cls.startswith(OP_PREFIX) else cls
 
 
 def is_serialized(obj) -> bool:
@@ -59,8 +78,12 @@ def clean(obj):
             return obj["config"].get("name", "float32")
         if cls == "function" and isinstance(obj["config"], str):
             return obj["config"]
-        if obj.get("registered_name") and obj.get("registered_name") not in (cls, "function") \
-                and cls not in CONTAINERS and not str(cls).startswith(OP_PREFIX):
+        if (
+            obj.get("registered_name")
+            and obj.get("registered_name") not in (cls, "function")
+            and cls not in CONTAINERS
+            and not str(cls).startswith(OP_PREFIX)
+        ):
             # A custom object registered in Python: keep the registered name so support rejects it.
             return {"class_name": obj["registered_name"], "config": clean(obj["config"])}
     return {k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}
@@ -93,8 +116,9 @@ def _makes_masks(obj) -> bool:
     if not isinstance(obj, dict):
         return False
     cfg = obj.get("config")
-    if obj.get("class_name") == "Masking" or (obj.get("class_name") == "Embedding" and isinstance(cfg, dict)
-                                              and cfg.get("mask_zero")):
+    if obj.get("class_name") == "Masking" or (
+        obj.get("class_name") == "Embedding" and isinstance(cfg, dict) and cfg.get("mask_zero")
+    ):
         return True
     return any(_makes_masks(v) for v in obj.values())
 
@@ -119,11 +143,18 @@ def _container(obj: dict, keras: int, issues: list) -> dict:
     if cls == "Sequential":
         return {"class_name": "Sequential", "config": _sequential(cfg, keras, issues)}
     if cls in ("Functional", "Model"):
-        return {"class_name": cls, "config": _functional(cfg, keras, issues)}
-    issues.append(Issue(layer=str((cfg or {}).get("name", "?")), class_name=str(cls), argument=None,
-                        value=None, code="needs_python_code",
-                        reason=f"model class {cls!r} is a subclassed model; only Sequential and "
-                               f"functional models have a config TF.js can rebuild"))
+        return {"class_name": cls, "config": _functional(cfg or {}, keras, issues)}
+    issues.append(
+        Issue(
+            layer=str((cfg or {}).get("name", "?")),
+            class_name=str(cls),
+            argument=None,
+            value=None,
+            code="needs_python_code",
+            reason=f"model class {cls!r} is a subclassed model; only Sequential and "
+            f"functional models have a config TF.js can rebuild",
+        )
+    )
     return obj
 
 
@@ -131,14 +162,20 @@ def _layer(entry: dict, keras: int, issues: list) -> dict:
     """One layer entry: nested models recurse, everything else goes through support."""
     cls = entry.get("class_name")
     if cls in CONTAINERS:
-        return _container(entry, keras, issues) | {k: v for k, v in entry.items()
-                                                     if k not in ("class_name", "config")}
+        return _container(entry, keras, issues) | {k: v for k, v in entry.items() if k not in ("class_name", "config")}
     cfg = dict(entry.get("config") or {})
     if isinstance(cls, str) and cls.startswith(OP_PREFIX):
-        issues.append(Issue(layer=str(cfg.get("name", "?")), class_name=_bare(cls), argument=None, value=None,
-                            code="needs_python_code",
-                            reason=f"a Keras 3 op ({_bare(cls)}) applied to a tensor, not a layer: "
-                                   f"TF.js cannot rebuild it; wrap it in a layer TF.js has"))
+        issues.append(
+            Issue(
+                layer=str(cfg.get("name", "?")),
+                class_name=_bare(cls),
+                argument=None,
+                value=None,
+                code="needs_python_code",
+                reason=f"a Keras 3 op ({_bare(cls)}) applied to a tensor, not a layer: "
+                f"TF.js cannot rebuild it; wrap it in a layer TF.js has",
+            )
+        )
         return entry
     if cls == "Bidirectional":
         cfg = _unprefix_forward(cfg)
@@ -158,7 +195,7 @@ def _unprefix_forward(cfg: dict) -> dict:
     inner = copy.deepcopy(cfg.get("layer") or {})
     name = (inner.get("config") or {}).get("name", "")
     if name.startswith("forward_"):
-        inner["config"]["name"] = name[len("forward_"):]
+        inner["config"]["name"] = name[len("forward_") :]
     return {**cfg, "layer": inner}
 
 
@@ -167,18 +204,35 @@ def _sequential(cfg, keras: int, issues: list) -> dict:
         cfg = {"layers": cfg}
     layers = list(cfg.get("layers") or [])
     first = layers[0] if layers else None
-    has_input = first is not None and (first.get("class_name") == "InputLayer" or any(
-        k in (first.get("config") or {}) for k in ("batch_input_shape", "batch_shape")))
+    has_input = first is not None and (
+        first.get("class_name") == "InputLayer"
+        or any(k in (first.get("config") or {}) for k in ("batch_input_shape", "batch_shape"))
+    )
     if not has_input:
         shape = cfg.get("build_input_shape")
         if shape is None:
-            issues.append(Issue(layer=str(cfg.get("name")), class_name="Sequential", argument=None,
-                                value=None, code="unsupported_argument",
-                                reason="the Sequential model was never built, so it has no input shape"))
+            issues.append(
+                Issue(
+                    layer=str(cfg.get("name")),
+                    class_name="Sequential",
+                    argument=None,
+                    value=None,
+                    code="unsupported_argument",
+                    reason="the Sequential model was never built, so it has no input shape",
+                )
+            )
         else:
-            layers.insert(0, {"class_name": "InputLayer", "config": {
-                "batch_input_shape": list(shape), "dtype": "float32",
-                "name": f"{cfg.get('name', 'sequential')}_input"}})
+            layers.insert(
+                0,
+                {
+                    "class_name": "InputLayer",
+                    "config": {
+                        "batch_input_shape": list(shape),
+                        "dtype": "float32",
+                        "name": f"{cfg.get('name', 'sequential')}_input",
+                    },
+                },
+            )
     out = {"name": cfg.get("name"), "layers": [_layer(entry, keras, issues) for entry in layers]}
     return {k: v for k, v in out.items() if v is not None}
 
@@ -199,8 +253,10 @@ def _functional(cfg: dict, keras: int, issues: list) -> dict:
     translated = []
     for entry in entries:
         name = entry.get("name") or (entry.get("config") or {}).get("name")
-        nodes = [_node(node, name, entry.get("class_name"), by_name, shift, issues)
-                 for node in entry.get("inbound_nodes") or []]
+        nodes = [
+            _node(node, str(name), entry.get("class_name"), by_name, shift, issues)
+            for node in entry.get("inbound_nodes") or []
+        ]
         translated.append({**entry, "name": name, "inbound_nodes": nodes})
     # Mask op layers nobody reads any more are dropped, chains too (Masking: NotEqual -> Any).
     outputs = [[n, i + (n in shift), t] for n, i, t in _flat_triples(cfg.get("output_layers"))]
@@ -243,8 +299,16 @@ def _node(node, layer: str, cls: str, by_name: dict, shift: set, issues: list) -
     kwargs = dict(node.get("kwargs") or {})
 
     def problem(argument, reason):
-        issues.append(Issue(layer=str(layer), class_name=str(cls), argument=argument, value=None,
-                            code="unsupported_argument", reason=reason))
+        issues.append(
+            Issue(
+                layer=str(layer),
+                class_name=str(cls),
+                argument=argument,
+                value=None,
+                code="unsupported_argument",
+                reason=reason,
+            )
+        )
 
     refs = _refs(args[0]) if args else []
     if _bare(cls) not in MASK_OPS and any(_refs(a) for a in args[1:]):
@@ -254,8 +318,10 @@ def _node(node, layer: str, cls: str, by_name: dict, shift: set, issues: list) -
     mask = kwargs.pop("mask", None)
     for ref in _refs(mask):
         if _bare((by_name.get(ref[0]) or {}).get("class_name")) not in MASK_OPS:
-            problem("mask", "an explicit mask tensor; TF.js only propagates masks from "
-                            "Embedding(mask_zero=True) and Masking")
+            problem(
+                "mask",
+                "an explicit mask tensor; TF.js only propagates masks from Embedding(mask_zero=True) and Masking",
+            )
     if kwargs.pop("training", None) and _bare(cls) in TRAINING_SENSITIVE:
         problem("training", "called with training=True, which TF.js ignores at inference")
     for key, value in list(kwargs.items()):

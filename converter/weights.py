@@ -10,6 +10,7 @@ write the names tf_keras writes, which the official converter copies and TF.js i
 - Keras 3 `.keras`: the file has no names, only object paths (`layers/dense/vars/0`); names come
   from the config and `WEIGHT_NAMES`, in the order each layer creates its weights.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,7 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "Conv3DTranspose": (("kernel", None), ("bias", "use_bias")),
     "SeparableConv2D": (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias")),
     "DepthwiseConv2D": (("depthwise_kernel", None), ("bias", "use_bias")),
-    "BatchNormalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None),
-                           ("moving_variance", None)),
+    "BatchNormalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None), ("moving_variance", None)),
     "LayerNormalization": (("gamma", "scale"), ("beta", "center")),
     "Embedding": (("embeddings", None),),
     "PReLU": (("alpha", None),),
@@ -41,8 +41,12 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "ConvLSTM2DCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
 }
 # Recurrent layers keep their weights in a cell; the cell's name is the one tf_keras gives it.
-RNN_CELLS = {"SimpleRNN": ("SimpleRNNCell", "simple_rnn_cell"), "GRU": ("GRUCell", "gru_cell"),
-             "LSTM": ("LSTMCell", "lstm_cell"), "ConvLSTM2D": ("ConvLSTM2DCell", None)}  # None: `convlstm/kernel`
+RNN_CELLS = {
+    "SimpleRNN": ("SimpleRNNCell", "simple_rnn_cell"),
+    "GRU": ("GRUCell", "gru_cell"),
+    "LSTM": ("LSTMCell", "lstm_cell"),
+    "ConvLSTM2D": ("ConvLSTM2DCell", None),
+}  # None: `convlstm/kernel`
 CONTAINERS = ("Functional", "Model", "Sequential")
 
 
@@ -83,7 +87,8 @@ def model_weights(model_file, model_config: dict) -> list[Weight]:
 
 # --- .h5: names from the file -------------------------------------------------------------------
 
-def _sequential_names(cfg: dict) -> set[str]:
+
+def _sequential_names(cfg: dict) -> set[str | None]:
     """Names of every Sequential container in the model, the model itself included."""
     names = set()
     if cfg.get("class_name") == "Sequential":
@@ -99,7 +104,7 @@ def _stacked_cell_renames(cfg: dict) -> dict[tuple[str, str], str]:
     """TF.js names the cells of a StackedRNNCells `RNNCell_<i>`, where Keras writes
     `<rnn>/stacked_rnn_cells[_n]/<cell name>` (the official converter's names do not load).
     Keyed by (rnn layer, cell name): the middle part is numbered by how many were built before."""
-    renames = {}
+    renames: dict[tuple[str, str], str] = {}
     inner = cfg.get("config") or {}
     for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
         lcfg = layer.get("config") or {}
@@ -156,7 +161,7 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
                 parts = parts[1:]
             if model_file.keras_major == 3 and layer_name in parts[1:-1]:
                 # Keras 3 puts name scopes (keras.applications' NASNet blocks) before the layer name.
-                parts = parts[parts.index(layer_name):]
+                parts = parts[parts.index(layer_name) :]
             if len(parts) > 2 and middles.get(parts[0]) == parts[1]:
                 del parts[1]
             if len(parts) == 2 and parts[0] in depthwise and parts[1] == "kernel":
@@ -169,6 +174,7 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
 
 
 # --- .keras: names from the config, values from object paths -------------------------------------
+
 
 def _vars(group: h5py.Group | None, path, expected: int, what: str) -> list[h5py.Dataset]:
     datasets = []
@@ -198,7 +204,7 @@ def _layer_groups(entries: list[dict], group: h5py.Group | None, skip_input: boo
     layers_group = group["layers"] if group is not None and "layers" in group else None
     by_attr = {}
     if layers_group is not None:
-        for key, sub in layers_group.items():
+        for sub in layers_group.values():
             name = sub["vars"].attrs.get("name") if "vars" in sub else None
             if name is not None:
                 by_attr[name.decode() if isinstance(name, bytes) else name] = sub
@@ -207,7 +213,7 @@ def _layer_groups(entries: list[dict], group: h5py.Group | None, skip_input: boo
         cls = entry.get("class_name")
         if skip_input and cls == "InputLayer":
             continue
-        path = snake_case(cls)
+        path = snake_case(str(cls))
         if path in used:
             used[path] += 1
             path = f"{path}_{used[path]}"
@@ -236,7 +242,7 @@ def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
     elif cls == "Bidirectional":
         inner = cfg["layer"]
         base = inner["config"]["name"]
-        base = base[len("forward_"):] if base.startswith("forward_") else base
+        base = base[len("forward_") :] if base.startswith("forward_") else base
         for side in ("forward", "backward"):
             sub = group[f"{side}_layer"] if group is not None and f"{side}_layer" in group else None
             _walk_layer(inner, sub, path, out, name=f"{name}/{side}_{base}")
@@ -260,15 +266,14 @@ def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
                 used[key] = used.get(key, -1) + 1
                 key = key if used[key] == 0 else f"{key}_{used[key]}"
                 csub = sub["cells"][key] if sub is not None and "cells" in sub and key in sub["cells"] else None
-                _add(out, path, f"{name}/RNNCell_{i}", c["class_name"],
-                     c["config"], csub)
+                _add(out, path, f"{name}/RNNCell_{i}", c["class_name"], c["config"], csub)
         else:
             _add(out, path, f"{name}/{cell['config']['name']}", cell["class_name"], cell["config"], sub)
     else:
         _add(out, path, name, cls, cfg, group)
 
 
-def _add(out: list, path, prefix: str, cls: str, cfg: dict, group):
+def _add(out: list, path, prefix, cls, cfg: dict, group):
     names = layer_weight_names(cls, cfg)
     has_vars = group is not None and "vars" in group and len(group["vars"]) > 0
     if cls not in WEIGHT_NAMES and has_vars:
@@ -281,6 +286,7 @@ def _add(out: list, path, prefix: str, cls: str, cfg: dict, group):
 
 # --- Shapes the config implies -------------------------------------------------------------------
 
+
 def _owners(entry: dict, name: str | None = None):
     """(weight-name prefix, class, config) of each weight-owning layer, named as above."""
     cls = entry.get("class_name")
@@ -291,7 +297,7 @@ def _owners(entry: dict, name: str | None = None):
             yield from _owners(layer)
     elif cls == "Bidirectional" and isinstance(cfg.get("layer"), dict):
         base = (cfg["layer"].get("config") or {}).get("name", "")
-        base = base[len("forward_"):] if base.startswith("forward_") else base
+        base = base[len("forward_") :] if base.startswith("forward_") else base
         for side in ("forward", "backward"):
             yield from _owners(cfg["layer"], f"{name}/{side}_{base}")
     elif cls == "TimeDistributed" and isinstance(cfg.get("layer"), dict):
@@ -313,6 +319,7 @@ def _owners(entry: dict, name: str | None = None):
 
 def _expected_shape(cls: str, cfg: dict, weight: str, ndim: int):
     """The shape `weight` must have, None standing for a size the config does not fix; or None."""
+
     def size(key, times=1):
         v = cfg.get(key)
         return v * times if isinstance(v, int) and not isinstance(v, bool) else None
@@ -330,14 +337,16 @@ def _expected_shape(cls: str, cfg: dict, weight: str, ndim: int):
     if cls in ("Conv2DTranspose", "Conv3DTranspose"):
         return {"kernel": kernel_size(ndim - 2) + (size("filters"), None), "bias": (size("filters"),)}.get(weight)
     if cls in ("DepthwiseConv2D", "SeparableConv2D"):
-        return {"depthwise_kernel": kernel_size(2) + (None, size("depth_multiplier")),
-                "pointwise_kernel": (1, 1, None, size("filters")),
-                "bias": (size("filters"),) if cls == "SeparableConv2D" else None}.get(weight)
+        return {
+            "depthwise_kernel": kernel_size(2) + (None, size("depth_multiplier")),
+            "pointwise_kernel": (1, 1, None, size("filters")),
+            "bias": (size("filters"),) if cls == "SeparableConv2D" else None,
+        }.get(weight)
     if cls == "Embedding":
         return {"embeddings": (size("input_dim"), size("output_dim"))}.get(weight)
     if cls in gates:
         units, g = size("units"), size("units", gates[cls])
-        bias = (g,)
+        bias: tuple[int | None, ...] = (g,)
         if cls == "GRUCell" and cfg.get("reset_after"):
             bias = (2, g)
         elif cls == "GRUCell" and "reset_after" not in cfg:
@@ -345,8 +354,9 @@ def _expected_shape(cls: str, cfg: dict, weight: str, ndim: int):
         return {"kernel": (None, g), "recurrent_kernel": (units, g), "bias": bias}.get(weight)
     if cls == "ConvLSTM2DCell":
         f, g = size("filters"), size("filters", 4)
-        return {"kernel": kernel_size(2) + (None, g), "recurrent_kernel": kernel_size(2) + (f, g),
-                "bias": (g,)}.get(weight)
+        return {"kernel": kernel_size(2) + (None, g), "recurrent_kernel": kernel_size(2) + (f, g), "bias": (g,)}.get(
+            weight
+        )
     return None
 
 
@@ -362,11 +372,11 @@ def check_shapes(path, weights: list[Weight], model_config: dict):
         cls, cfg = owners[prefix]
         shape = w.shape
         want = _expected_shape(cls, cfg, weight, len(shape))
-        if want is not None and (len(want) != len(shape)
-                                 or any(e is not None and e != s for e, s in zip(want, shape))):
+        if want is not None and (len(want) != len(shape) or any(e is not None and e != s for e, s in zip(want, shape))):
             text = "(" + ", ".join("?" if e is None else str(e) for e in want) + ("," if len(want) == 1 else "") + ")"
-            raise ConversionError(path, f"weight {w.name} has shape {shape}; the config of layer "
-                                        f"{prefix!r} ({cls}) implies {text}")
+            raise ConversionError(
+                path, f"weight {w.name} has shape {shape}; the config of layer {prefix!r} ({cls}) implies {text}"
+            )
         if cls in ("BatchNormalization", "LayerNormalization"):
             alike.setdefault(prefix, []).append(w)
     for prefix, ws in alike.items():

@@ -3,6 +3,7 @@
 Shards are streamed: one weight is in memory at a time, so peak memory stays near the largest weight.
 Everything goes to a temporary directory beside the target and is moved into place only when complete.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -49,7 +51,7 @@ def quantize(data: np.ndarray, dtype: str) -> tuple[np.ndarray, dict]:
     if dtype == "float16":
         return data.astype("<f2"), {"dtype": "float16", "original_dtype": "float32"}
     target = QUANTIZE_DTYPES[dtype]
-    qmax = np.iinfo(target).max
+    qmax = int(np.iinfo(target).max)  # type: ignore[type-var]
     lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
     if hi == lo:
         q, scale = np.zeros(data.shape, dtype=target), 1.0
@@ -68,7 +70,7 @@ class ShardWriter:
     def __init__(self, directory: Path, group: int, shard_size: int):
         self.directory, self.group, self.shard_size = directory, group, shard_size
         self._names: list[str] = []
-        self._file = None
+        self._file: BinaryIO | None = None
         self._room = 0
 
     def write(self, data: bytes):
@@ -77,6 +79,7 @@ class ShardWriter:
             if self._room == 0:
                 self._open_next()
             n = min(self._room, len(view))
+            assert self._file is not None
             self._file.write(view[:n])
             view, self._room = view[n:], self._room - n
 
@@ -101,8 +104,9 @@ class ShardWriter:
         return final
 
 
-def write_weights(directory: Path, groups: list[list], *, shard_size: int,
-                  quantize_map: dict) -> tuple[list[dict], list[WrittenFile]]:
+def write_weights(
+    directory: Path, groups: list[list], *, shard_size: int, quantize_map: dict
+) -> tuple[list[dict], list[WrittenFile]]:
     """Stream every weight group into shards; returns the weights manifest and the files written.
 
     `groups` is a list of lists of (name, loader) pairs, `loader()` returning the numpy value.
@@ -116,7 +120,7 @@ def write_weights(directory: Path, groups: list[list], *, shard_size: int,
             try:
                 dtype = tfjs_dtype(array)
             except ValueError as e:
-                raise ConversionError(None, f"weight {name}: {e}")
+                raise ConversionError(None, f"weight {name}: {e}") from e
             array = array.astype(dtype, copy=False)
             entry = {"name": name, "shape": list(array.shape), "dtype": dtype}
             qdtype = quantization_for(name, quantize_map) if dtype == "float32" else None

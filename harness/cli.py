@@ -6,6 +6,7 @@
 Exit codes: 0 fine, 1 certification failed or a regression was found, 2 bad input (one line naming
 the file and the problem), 3 an internal error. Tracebacks only with --verbose.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-BACKENDS = ("cpu", "wasm", "webgl")
+from harness.vocabulary import BACKENDS
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -80,8 +82,11 @@ def cmd_certify(args) -> int:
         if not models:
             raise UsageError("--inputs applies to model files; the reference suite generates its own inputs")
         inputs = _inputs_arg(args.inputs)
+    if args.update_baseline and (models or args.select or args.backend):
+        raise UsageError("--update-baseline needs a full run of the reference suite (no files, -k or --backend)")
     backends = _backends(args.backend)
-    from harness import reference, run
+    from harness.pipeline import reference, run
+
     if args.cache_dir:
         reference.set_cache_dir(Path(args.cache_dir))
     return run.run(
@@ -92,8 +97,39 @@ def cmd_certify(args) -> int:
         workers=args.workers,
         inputs=inputs,
         baseline=Path(args.baseline) if args.baseline else None,
-        verbose=args.verbose,
+        update_baseline=args.update_baseline,
     )
+
+
+def cmd_compare(args) -> int:
+    from harness.results import baseline as gate
+    from harness.results import compat, render
+
+    new = compat.load(args.new)
+    if args.update_baseline:
+        if new["run"]["partial"]:
+            raise UsageError(f"{args.new}: a partial run ({', '.join(new['run']['filters'])}) cannot be the baseline")
+        path = Path(args.baseline)
+        if path.is_file():
+            try:
+                _print_diff(gate, gate.compare(gate.Baseline.load(path), new))
+            except compat.ReportError as e:
+                print(f"(previous baseline unreadable, replacing it: {e})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render.write_atomic(path, gate.Baseline.from_report(new).dumps())
+        print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
+        return EXIT_OK
+    old = gate.Baseline.load(args.baseline)
+    only_ids = [r.id for r in new["records"]] if new["run"]["partial"] else None
+    diff = gate.compare(old, new, only_ids=only_ids)
+    _print_diff(gate, diff)
+    if diff.regressions:
+        print(f"{len(diff.regressions)} regression(s) against {args.baseline}")
+        return EXIT_FAILED
+    print(
+        f"no regressions against {args.baseline}" + (" (subset run: compared only its records)" if diff.partial else "")
+    )
+    return EXIT_OK
 
 
 def _print_diff(gate, diff) -> None:
@@ -103,33 +139,6 @@ def _print_diff(gate, diff) -> None:
         print(f"no changes in the {diff.compared} records both reports share")
 
 
-def cmd_compare(args) -> int:
-    from harness import baseline as gate
-    from harness import report
-
-    new = report.load(args.new)
-    if args.update_baseline:
-        old_path = Path(args.baseline)
-        if old_path.is_file():
-            try:
-                _print_diff(gate, gate.compare(report.load(old_path), new))
-            except report.ReportError as e:
-                print(f"(previous baseline unreadable, replacing it: {e})")
-        old_path.parent.mkdir(parents=True, exist_ok=True)
-        report.write_atomic(old_path, Path(args.new).read_text(encoding="utf-8"))
-        print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
-        return EXIT_OK
-    old = report.load(args.baseline)
-    only_ids = [r["id"] for r in new["records"]] if new["run"]["partial"] else None
-    diff = gate.compare(old, new, only_ids=only_ids)
-    _print_diff(gate, diff)
-    if diff.regressions:
-        print(f"{len(diff.regressions)} regression(s) against {args.baseline}")
-        return EXIT_FAILED
-    print(f"no regressions against {args.baseline}" + (" (subset run: compared only its records)" if diff.partial else ""))
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfjs-certify",
@@ -137,33 +146,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,compare}")
 
-    c = sub.add_parser("certify", help="certify model files, or the reference suite when none are given",
-                       description="Certify Keras model files (none: the reference suite) and write "
-                                   "compat.json, compat.md and compat.html.")
+    c = sub.add_parser(
+        "certify",
+        help="certify model files, or the reference suite when none are given",
+        description="Certify Keras model files (none: the reference suite) and write "
+        "compat.json, compat.md and compat.html.",
+    )
     c.add_argument("models", nargs="*", metavar="MODEL_FILE", help=".h5 or .keras files (default: the reference suite)")
-    c.add_argument("--backend", action="append", metavar="NAME[,NAME]",
-                   help="TF.js backend(s) to certify on; repeatable or comma list (default: cpu,wasm,webgl)")
-    c.add_argument("-k", dest="select", metavar="EXPR",
-                   help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)")
+    c.add_argument(
+        "--backend",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="TF.js backend(s) to certify on; repeatable or comma list (default: cpu,wasm,webgl)",
+    )
+    c.add_argument(
+        "-k",
+        dest="select",
+        metavar="EXPR",
+        help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)",
+    )
     c.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     c.add_argument("-j", "--workers", type=_positive_int, default=1, metavar="N", help="parallel workers (default: 1)")
-    c.add_argument("--inputs", metavar="FILE",
-                   help="inputs for the model files: one .npz (arrays by input name or order) for all, or a .json "
-                        "mapping each model path to its .npz (default: MODEL.npz next to a model, else seeded)")
-    c.add_argument("--cache-dir", metavar="DIR",
-                   help="where Keras models and references are cached (default: $TFJS_CERTIFY_CACHE or ./.cache)")
-    c.add_argument("--baseline", default=os.path.join("reports", "baseline.json"), metavar="FILE",
-                   help="baseline compared after a full suite run (default: reports/baseline.json)")
+    c.add_argument(
+        "--inputs",
+        metavar="FILE",
+        help="inputs for the model files: one .npz (arrays by input name or order) for all, or a .json "
+        "mapping each model path to its .npz (default: MODEL.npz next to a model, else seeded)",
+    )
+    c.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where Keras models and references are cached (default: $TFJS_CERTIFY_CACHE or ./.cache)",
+    )
+    c.add_argument(
+        "--baseline",
+        default=os.path.join("reports", "baseline.json"),
+        metavar="FILE",
+        help="baseline compared after a full suite run (default: reports/baseline.json)",
+    )
+    c.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="after a full suite run, write the baseline from its results (a deliberate acceptance)",
+    )
     c.add_argument("--verbose", action="store_true", help="more output; tracebacks on errors")
     c.set_defaults(func=cmd_certify)
 
-    g = sub.add_parser("compare", help="compare a compat.json against a baseline; exit 1 on a regression",
-                       description="Print what changed between BASELINE and NEW compat.json; exit 1 on a "
-                                   "regression. A subset run (run.partial true) is compared on its records only.")
+    g = sub.add_parser(
+        "compare",
+        help="compare a compat.json against a baseline; exit 1 on a regression",
+        description="Print what changed between BASELINE and NEW compat.json; exit 1 on a "
+        "regression. A subset run (run.partial true) is compared on its records only.",
+    )
     g.add_argument("baseline", metavar="BASELINE")
     g.add_argument("new", metavar="NEW")
-    g.add_argument("--update-baseline", action="store_true",
-                   help="validate NEW and copy it onto BASELINE (a deliberate acceptance); exit 0")
+    g.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="validate NEW and write BASELINE from it (a deliberate acceptance); exit 0",
+    )
     g.add_argument("--verbose", action="store_true", help="tracebacks on errors")
     g.set_defaults(func=cmd_compare)
     return parser
@@ -179,13 +220,15 @@ def main(argv=None) -> int:
     except Exception as e:  # one line unless --verbose
         if args.verbose:
             raise
-        from harness.report import ReportError
+        from harness.results.compat import ReportError
 
         if isinstance(e, (UsageError, ReportError)):
             print(f"tfjs-certify {args.command}: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(f"tfjs-certify {args.command}: internal error: {type(e).__name__}: {e} (--verbose for the traceback)",
-              file=sys.stderr)
+        print(
+            f"tfjs-certify {args.command}: internal error: {type(e).__name__}: {e} (--verbose for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

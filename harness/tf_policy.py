@@ -7,6 +7,7 @@ convolution, so the same suite would pass on one machine and crash on another. T
 worker (pytest-xdist workers and `certify -j` workers import the harness first, and inherit the
 variable); the caller's own value is kept for the report, not obeyed.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,5 +51,10 @@ def onednn_enabled() -> bool | None:
 
 def facts() -> dict:
     """compat.json's `environment.onednn`."""
-    return {"variable": VARIABLE, "policy": POLICY, "requested": requested(),
-            "enabled": onednn_enabled(), "set_too_late": _late}
+    return {
+        "variable": VARIABLE,
+        "policy": POLICY,
+        "requested": requested(),
+        "enabled": onednn_enabled(),
+        "set_too_late": _late,
+    }

@@ -7,7 +7,7 @@ The names below are imported on first use, so that `python -m js_runner.browser`
 runs without importing its own module twice.
 """
 
-__all__ = ["BrowserSession", "BackendInfo", "ModelHandle", "TensorSpec", "RunnerError", "find_chromium"]
+__all__ = ["BackendInfo", "BrowserSession", "ModelHandle", "RunnerError", "TensorSpec", "find_chromium"]
 
 
 def __getattr__(name):

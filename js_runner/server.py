@@ -84,7 +84,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _serve(self, send_body):
-        status, path = self.server.resolve(self.path)
+        status, path = self.server.resolve(self.path)  # type: ignore[attr-defined]
         if status != 200:
             self._error(status, send_body)
             return
@@ -167,15 +167,13 @@ class StaticServer:
         self._by_dir = {}
         self._mount("page", PAGE_DIR)
         self._mount("node_modules", NODE_MODULES_DIR)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="js_runner-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="js_runner-server", daemon=True)
         self._thread.start()
 
     @property
     def base_url(self):
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def page_url(self):

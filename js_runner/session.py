@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -108,8 +109,7 @@ def _encode(array):
     else:
         raise ValueError(f"unsupported input dtype {a.dtype}: use float, integer or bool arrays")
     data = np.ascontiguousarray(data)
-    return {"data": base64.b64encode(data.tobytes()).decode("ascii"),
-            "shape": list(a.shape), "dtype": dtype}
+    return {"data": base64.b64encode(data.tobytes()).decode("ascii"), "shape": list(a.shape), "dtype": dtype}
 
 
 _DECODE = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
@@ -138,13 +138,11 @@ class BrowserSession:
         self._slots = {name: _Slot(name) for name in backends}
         self._ids = itertools.count(1)
         self._closed = False
-        self._pw = None
-        self._browser = None
+        self._pw: Any = None
+        self._browser: Any = None
         self._server = StaticServer()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="js_runner-browser", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="js_runner-browser", daemon=True)
         self._thread.start()
         atexit.register(self.close)
         try:
@@ -172,7 +170,7 @@ class BrowserSession:
         model_id = f"{backend}-{next(self._ids)}"
         value = self._call(backend, "load", [model_id, url], timeout_s)
         self._slot(backend).live.add(model_id)
-        spec = lambda s: TensorSpec(s["name"], list(s["shape"]), s["dtype"])  # noqa: E731
+        spec = lambda s: TensorSpec(s["name"], list(s["shape"]), s["dtype"])
         return ModelHandle(
             id=model_id,
             backend=backend,
@@ -196,15 +194,13 @@ class BrowserSession:
         if unknown:
             raise ValueError(f"model {handle.id} has no layer named {', '.join(unknown)}")
         encoded = self._inputs(handle, inputs)
-        value = self._call(handle.backend, "layerOutputs", [handle.id, encoded, names],
-                           timeout_s, handle)
+        value = self._call(handle.backend, "layerOutputs", [handle.id, encoded, names], timeout_s, handle)
         return {name: [_decode(o) for o in value[name]] for name in names}
 
     def time_predict(self, handle, inputs, k=5, timeout_s=None):
         """First-predict time and the median of `k` steady predicts, in ms."""
         encoded = self._inputs(handle, inputs)
-        value = self._call(handle.backend, "timePredict", [handle.id, encoded, int(k)],
-                           timeout_s, handle)
+        value = self._call(handle.backend, "timePredict", [handle.id, encoded, int(k)], timeout_s, handle)
         return {
             "first_predict_ms": float(value["first_predict_ms"]),
             "predict_median_ms": float(value["predict_median_ms"]),
@@ -253,14 +249,15 @@ class BrowserSession:
             return future.result(timeout=timeout + _GRACE_S)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise RunnerError("timeout", f"the browser did not answer within {timeout + _GRACE_S:.0f}s")
+            raise RunnerError("timeout", f"the browser did not answer within {timeout + _GRACE_S:.0f}s") from None
 
     def _slot(self, backend):
         try:
             return self._slots[backend]
         except KeyError:
-            raise RunnerError("backend", f"backend {backend!r} is not in this session "
-                              f"({', '.join(self._slots)})") from None
+            raise RunnerError(
+                "backend", f"backend {backend!r} is not in this session ({', '.join(self._slots)})"
+            ) from None
 
     def _call(self, backend, fn, args, timeout_s, handle=None):
         slot = self._slot(backend)
@@ -268,8 +265,11 @@ class BrowserSession:
             raise RunnerError("backend", f"backend {backend} is unavailable: {slot.info.reason}")
         if handle is not None and handle.id not in slot.live:
             if handle.id in slot.lost:
-                raise RunnerError("predict", f"model {handle.id} was lost when the {backend} page "
-                                  "was replaced after an earlier error; load it again")
+                raise RunnerError(
+                    "predict",
+                    f"model {handle.id} was lost when the {backend} page "
+                    "was replaced after an earlier error; load it again",
+                )
             raise RunnerError("predict", f"model {handle.id} is not loaded (disposed?)")
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
         return self._run(self._call_async(slot, fn, args, timeout), timeout)
@@ -280,16 +280,14 @@ class BrowserSession:
             missing = [n for n in names if n not in inputs]
             extra = [n for n in inputs if n not in names]
             if missing or extra:
-                raise ValueError(f"model {handle.id} inputs are {names}; "
-                                 f"missing {missing}, unexpected {extra}")
+                raise ValueError(f"model {handle.id} inputs are {names}; missing {missing}, unexpected {extra}")
             arrays = [inputs[n] for n in names]
         elif isinstance(inputs, (list, tuple)):
             arrays = list(inputs)
         else:
             arrays = [inputs]
         if len(arrays) != len(names):
-            raise ValueError(f"model {handle.id} takes {len(names)} input(s) {names}, "
-                             f"got {len(arrays)}")
+            raise ValueError(f"model {handle.id} takes {len(names)} input(s) {names}, got {len(arrays)}")
         encoded = []
         for spec, array in zip(handle.inputs, arrays):
             array = np.asarray(array)
@@ -297,8 +295,9 @@ class BrowserSession:
             # Rank only: TF.js checks the dimensions itself, and some layers (CenterCrop) leave a wrong
             # shape on model.inputs that TF.js's own check does not use.
             if len(expected) != array.ndim:
-                raise ValueError(f"input {spec.name} of model {handle.id} has shape "
-                                 f"{list(array.shape)}, expected {expected}")
+                raise ValueError(
+                    f"input {spec.name} of model {handle.id} has shape {list(array.shape)}, expected {expected}"
+                )
             encoded.append(_encode(array))
         return encoded
 
@@ -309,7 +308,9 @@ class BrowserSession:
 
         self._pw = await async_playwright().start()
         self._browser = await self._pw.chromium.launch(
-            executable_path=self.chromium_path, args=CHROMIUM_FLAGS, headless=True,
+            executable_path=self.chromium_path,
+            args=CHROMIUM_FLAGS,
+            headless=True,
             timeout=self.timeout_s * 1000,
         )
         self.browser_version = self._browser.version
@@ -340,8 +341,7 @@ class BrowserSession:
         try:
             await asyncio.wait_for(page.goto(self._server.page_url), self.timeout_s)
             result = await asyncio.wait_for(
-                page.evaluate("([n, d]) => window.runner.setBackend(n, d)",
-                              [slot.name, self._server.wasm_url]),
+                page.evaluate("([n, d]) => window.runner.setBackend(n, d)", [slot.name, self._server.wasm_url]),
                 self.timeout_s,
             )
         except asyncio.TimeoutError:
@@ -374,13 +374,16 @@ class BrowserSession:
         try:
             if not self._browser.is_connected():  # the whole browser died: start another
                 self._browser = await self._pw.chromium.launch(
-                    executable_path=self.chromium_path, args=CHROMIUM_FLAGS, headless=True,
+                    executable_path=self.chromium_path,
+                    args=CHROMIUM_FLAGS,
+                    headless=True,
                     timeout=self.timeout_s * 1000,
                 )
             await self._open(slot)
         except Exception as e:
-            slot.info = BackendInfo(name=slot.name, available=False,
-                                    reason=f"could not reopen the page: {_one_line(e)}")
+            slot.info = BackendInfo(
+                name=slot.name, available=False, reason=f"could not reopen the page: {_one_line(e)}"
+            )
 
     async def _call_async(self, slot, fn, args, timeout):
         async with slot.lock:  # one call at a time per page; backends run independently
@@ -394,14 +397,13 @@ class BrowserSession:
         start = len(slot.console)
         console = slot.console
         try:
-            result = await asyncio.wait_for(
-                slot.page.evaluate(f"(args) => window.runner.{fn}(...args)", args), timeout
-            )
+            result = await asyncio.wait_for(slot.page.evaluate(f"(args) => window.runner.{fn}(...args)", args), timeout)
         except asyncio.TimeoutError:
             lines = console[start:]
             await self._replace(slot)
-            raise RunnerError("timeout", f"{fn} did not finish within {timeout:.0f}s; "
-                              "the page was replaced", lines) from None
+            raise RunnerError(
+                "timeout", f"{fn} did not finish within {timeout:.0f}s; the page was replaced", lines
+            ) from None
         except PlaywrightError as e:
             lines = console[start:]
             await self._replace(slot)

@@ -6,11 +6,11 @@ certified. The controller knows what was selected (its own collection, or the wo
 selected record that never arrives becomes a `missing` record, not ok, which the report counts and the
 regression gate against reports/baseline.json fails on.
 """
+
 from __future__ import annotations
 
 import json
 import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -28,11 +28,24 @@ _started = time.time()
 
 def pytest_addoption(parser):
     group = parser.getgroup("tfjs-certify")
-    group.addoption("--backend", action="append", default=None, metavar="NAME[,NAME]",
-                    help="certify on these TF.js backends only (default: cpu,wasm,webgl)")
-    group.addoption("--baseline", default=str(REPORTS / "baseline.json"),
-                    help="the baseline the run is compared with (default: reports/baseline.json)")
+    group.addoption(
+        "--backend",
+        action="append",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="certify on these TF.js backends only (default: cpu,wasm,webgl)",
+    )
+    group.addoption(
+        "--baseline",
+        default=str(REPORTS / "baseline.json"),
+        help="the baseline the run is compared with (default: reports/baseline.json)",
+    )
     group.addoption("--reports", default=str(REPORTS), help="where compat.json/md/html (and artifacts/) go")
+    group.addoption(
+        "--update-baseline",
+        action="store_true",
+        help="after a full run, rewrite the baseline from its results instead of gating on it",
+    )
 
 
 def pytest_configure(config):
@@ -79,6 +92,7 @@ def pytest_xdist_node_collection_finished(node, ids):
 def browser(request):
     """One headless Chromium for the whole session (per xdist worker)."""
     from js_runner import BrowserSession
+
     session = BrowserSession(backends=tuple(selected_backends(request.config)), timeout_s=120.0)
     _run["browser"] = session
     yield session
@@ -108,8 +122,9 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if call.when == "call" and RECORDS in item.stash:
-        from harness.certify import environment
-        report.tfjs_records = json.dumps(item.stash[RECORDS])
+        from harness.pipeline.environment import environment
+
+        report.tfjs_records = json.dumps([r.to_json() for r in item.stash[RECORDS]])
         report.tfjs_env = json.dumps(environment(_run.get("browser")))
 
 
@@ -122,26 +137,49 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _is_worker(session.config) or session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
+    config = session.config
+    if _is_worker(config) or config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
         return
-    expected, filters, cases = _selection(session.config)
+    expected, filters, cases = _selection(config)
     if not expected and not _run["records"]:
         return  # no certification test was selected: no report
-    _finish(session, expected, filters, cases)
+    from harness.pipeline.environment import merge_environments
+    from harness.results.compat import omissions
+    from harness.results.finish import finish
+    from harness.results.record import Record
+
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    command = "pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args)
+    status, _ = finish(
+        [Record.from_json(r) for r in _run["records"]],
+        merge_environments(_run["envs"]),
+        command=command,
+        duration_s=time.time() - _started,
+        out_dir=config.getoption("--reports"),
+        filters=filters,
+        expected=expected,
+        omitted=omissions(cases),
+        baseline=Path(config.getoption("--baseline")),
+        update_baseline=config.getoption("--update-baseline"),
+        write=(lambda line: tr.write_line(line)) if tr else print,
+    )
+    if status:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _selection(config):
-    """(expected records, filters, selected cases) from the selected certification tests."""
-    from harness.catalogue import CASES
-    from harness.certify import certification_params, expected_variants
+    """(expected (variant, backend) pairs, filters, selected cases) from the selected certification tests."""
+    from harness.suite import CASES
+    from harness.suite.case import certification_params, expand
+
     backends = selected_backends(config)
-    params = {f"tests/test_certify.py::test_certify[{tid}]": (case, fl, fm, b)
-              for tid, case, fl, fm, b in certification_params(CASES)}
+    params = {
+        f"tests/test_certify.py::test_certify[{tid}]": (v, b) for tid, v, b in certification_params(CASES, BACKENDS)
+    }
     chosen = [params[n] for n in _run["selected"] or [] if n in params]
-    expected = [(case, fl, fm, b) for case, fl, fm, b0 in chosen for b in ([b0] if b0 else backends)]
-    everything = expected_variants(CASES, BACKENDS)
+    expected = [(v, b) for v, b0 in chosen for b in ([b0] if b0 else backends)]
     filters = []
-    if len({(c.name, fl, fm, b) for c, fl, fm, b in expected}) < len(everything):
+    if len(expected) < len(expand(CASES, BACKENDS)):
         opt = config.option
         if getattr(opt, "keyword", ""):
             filters.append(f"-k {opt.keyword}")
@@ -150,50 +188,5 @@ def _selection(config):
         if config.getoption("--backend"):
             filters.append(f"--backend {','.join(backends)}")
         filters = filters or [f"a selection of tests ({' '.join(config.args)})"]
-    cases = list({id(c): c for c, *_ in expected}.values())
+    cases = list({v.case.name: v.case for v, _ in expected}.values())
     return expected, filters, cases
-
-
-def _finish(session, expected, filters, cases):
-    from harness import baseline, report
-    from harness.certify import build_report, merge_environments, omissions
-    config = session.config
-    command = "pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args)
-    from harness.certify import environment
-    env = merge_environments(_run["envs"]) or environment(None)
-    data = build_report(_run["records"], env, duration_s=time.time() - _started,
-                        command=command, filters=filters, expected=expected, omitted=omissions(cases))
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    write = (lambda s: tr.write_line(s)) if tr else print
-    try:
-        paths = report.write_reports(data, config.getoption("--reports"))
-    except Exception as e:  # a report that does not validate is a failure of the run
-        write(f"tfjs-certify: could not write the reports: {e}")
-        session.exitstatus = 1
-        return
-    summary = data["summary"]
-    write(f"tfjs-certify: {summary['line']}")
-    missing = summary["by_outcome"].get("missing", 0)
-    write(f"tfjs-certify: {summary['ok']} of {summary['records']} records met their expectation; "
-          f"{summary['not_ok']} did not" + (f" ({missing} selected but left no record)" if missing else ""))
-    write(f"tfjs-certify: wrote {', '.join(str(p) for p in paths.values())}")
-    if summary["not_ok"]:
-        session.exitstatus = 1
-    base_path = Path(config.getoption("--baseline"))
-    if not base_path.exists():
-        write(f"tfjs-certify: no baseline at {base_path}; nothing to compare")
-        return
-    try:
-        base = report.load(base_path)
-    except report.ReportError as e:
-        write(f"tfjs-certify: the baseline is unusable: {e}")
-        session.exitstatus = 1
-        return
-    diff = baseline.compare(base, data, only_ids={r["id"] for r in data["records"]} if data["run"]["partial"]
-                            else None)
-    write(baseline.render_diff(diff, terminal=sys.stdout.isatty()))
-    if diff.regressions:
-        write(f"tfjs-certify: REGRESSION against {base_path}: {len(diff.regressions)} regression(s); "
-              f"see above (update deliberately with `python -m harness compare {base_path} "
-              f"reports/compat.json --update-baseline`)")
-        session.exitstatus = 1

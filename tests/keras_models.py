@@ -3,6 +3,7 @@
 Every builder takes the Keras module (`keras` or `tf_keras`) and names every layer, so that the
 two flavours give the same layer and weight names. Used by tests/test_converter.py and benchmarks/.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,15 @@ def mlp(k):
 
 
 def sequential(k):
-    return k.Sequential([k.Input((4,)), k.layers.Dense(5, name="d"),
-                         k.layers.BatchNormalization(name="bn"), k.layers.Dense(2, name="out")],
-                        name="seq")
+    return k.Sequential(
+        [
+            k.Input((4,)),
+            k.layers.Dense(5, name="d"),
+            k.layers.BatchNormalization(name="bn"),
+            k.layers.Dense(2, name="out"),
+        ],
+        name="seq",
+    )
 
 
 def sequential_built(k):
@@ -113,9 +120,26 @@ def rnn_variety(k):
     return k.Model(x, y, name="rnn_variety")
 
 
-BUILDERS = {f.__name__: f for f in (mlp, sequential, sequential_built, nested, cnn, lstm, gru,
-                                    bidirectional, time_distributed, stacked, embedding_mask,
-                                    masking, initial_state, conv_variety, rnn_variety)}
+BUILDERS = {
+    f.__name__: f
+    for f in (
+        mlp,
+        sequential,
+        sequential_built,
+        nested,
+        cnn,
+        lstm,
+        gru,
+        bidirectional,
+        time_distributed,
+        stacked,
+        embedding_mask,
+        masking,
+        initial_state,
+        conv_variety,
+        rnn_variety,
+    )
+}
 
 
 def randomize(model, seed=0):
@@ -145,8 +169,9 @@ def keras2_weights(model) -> dict[str, np.ndarray]:
         cell = getattr(layer, "cell", None)
         if cell is not None and type(cell).__name__ == "StackedRNNCells":
             # the middle part is `stacked_rnn_cells_<n>` when others were built earlier in the process
-            stacked |= {f"{layer.name}/{cell.name}/{c.name}/": f"{layer.name}/RNNCell_{i}/"
-                        for i, c in enumerate(cell.cells)}
+            stacked |= {
+                f"{layer.name}/{cell.name}/{c.name}/": f"{layer.name}/RNNCell_{i}/" for i, c in enumerate(cell.cells)
+            }
     for w in model.weights:
         name = w.name[:-2] if w.name.endswith(":0") else w.name
         for old, new in stacked.items():
@@ -155,8 +180,7 @@ def keras2_weights(model) -> dict[str, np.ndarray]:
     return out
 
 
-_DTYPES = {"float32": "<f4", "int32": "<i4", "bool": "?", "float16": "<f2", "uint8": "u1",
-           "uint16": "<u2"}
+_DTYPES = {"float32": "<f4", "int32": "<i4", "bool": "?", "float16": "<f2", "uint8": "u1", "uint16": "<u2"}
 
 
 def read_artifact(out_dir, dequantize: bool = True) -> dict[str, np.ndarray]:
@@ -175,8 +199,11 @@ def read_artifact(out_dir, dequantize: bool = True) -> dict[str, np.ndarray]:
             offset += n * dtype.itemsize
             if q and dequantize:
                 # As TF.js io_utils does: JavaScript (float64) arithmetic, stored as float32.
-                array = (array.astype("float32") if q["dtype"] == "float16"
-                         else (array * q["scale"] + q["min"]).astype("float32"))
+                array = (
+                    array.astype("float32")
+                    if q["dtype"] == "float16"
+                    else (array * q["scale"] + q["min"]).astype("float32")
+                )
             weights[entry["name"]] = array
         assert offset == len(data), f"{out_dir}: {len(data) - offset} bytes of the shards unaccounted for"
     return weights

@@ -4,6 +4,7 @@ Models are built once per session by Keras 3 and tf_keras (tests/keras_models.py
 random weights, and saved as Keras 3 `.h5` and `.keras` and tf_keras `.h5` in a temporary directory.
 No browser is needed here.
 """
+
 from __future__ import annotations
 
 import base64
@@ -116,8 +117,7 @@ def structure(config):
         name = layer["config"]["name"]
         if config["class_name"] == "Sequential" and layer["class_name"] == "InputLayer":
             name = "<unreferenced>"  # Keras 3 and tf_keras generate different names
-        entry = (layer["class_name"], name,
-                 [refs(n) for n in layer.get("inbound_nodes", [])])
+        entry = (layer["class_name"], name, [refs(n) for n in layer.get("inbound_nodes", [])])
         if layer["class_name"] in ("Sequential", "Functional", "Model"):
             entry += (structure(layer),)
         layers.append(entry)
@@ -125,6 +125,7 @@ def structure(config):
 
 
 # --- Translation rules ------------------------------------------------------------------------
+
 
 def test_batch_shape_becomes_batch_input_shape(zoo):
     config = zoo.config("mlp")
@@ -142,8 +143,15 @@ def test_dtype_policy_becomes_a_string(zoo):
 @pytest.mark.parametrize("fmt", ["keras3_h5", "keras3_keras"])
 def test_envelope_keys_are_gone(zoo, fmt):
     text = json.dumps(zoo.model_json("nested", fmt))
-    for key in ("module", "registered_name", "build_config", "compile_config", "shared_object_id",
-                "__keras_tensor__", "keras_history"):
+    for key in (
+        "module",
+        "registered_name",
+        "build_config",
+        "compile_config",
+        "shared_object_id",
+        "__keras_tensor__",
+        "keras_history",
+    ):
         assert f'"{key}"' not in text
 
 
@@ -159,8 +167,7 @@ def test_initial_state_is_appended_to_the_inbound_list(zoo):
     assert all("initial_state" not in r[3] for r in node)
 
 
-@pytest.mark.parametrize("name, dropped", [("embedding_mask", {"NotEqual"}),
-                                           ("masking", {"NotEqual", "Any"})])
+@pytest.mark.parametrize("name, dropped", [("embedding_mask", {"NotEqual"}), ("masking", {"NotEqual", "Any"})])
 def test_mask_is_dropped_with_its_op_layers(zoo, name, dropped):
     raw = json.loads(zipfile.ZipFile(zoo.file(name, "keras3_keras")).read("config.json"))
     assert dropped <= {layer["class_name"] for layer in raw["config"]["layers"]}
@@ -225,11 +232,11 @@ def test_bidirectional_inner_forward_prefix_is_removed(zoo, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_stacked_rnn_cells_are_named_as_tfjs_does(zoo, fmt):
     names = [w["name"] for w in zoo.model_json("stacked", fmt)["weightsManifest"][0]["weights"]]
-    assert names == [f"rnn/RNNCell_{i}/{w}" for i in (0, 1)
-                     for w in ("kernel", "recurrent_kernel", "bias")]
+    assert names == [f"rnn/RNNCell_{i}/{w}" for i in (0, 1) for w in ("kernel", "recurrent_kernel", "bias")]
 
 
 # --- The same model, every format --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", list(km.BUILDERS))
@@ -257,12 +264,14 @@ def test_topology_agrees_with_tf_keras_own_config(zoo, name):
 def test_manifest_order_is_the_same_across_formats(zoo):
     def manifest(fmt):
         return [(w["name"], w["shape"]) for w in zoo.model_json("cnn", fmt)["weightsManifest"][0]["weights"]]
+
     assert manifest("keras3_h5") == manifest("keras3_keras")
     # tf_keras .h5: the official converter's order, layer groups by name (each layer's weights in order).
     assert manifest("tf_keras_h5") == sorted(manifest("keras3_keras"), key=lambda w: w[0].split("/")[0])
 
 
 # --- Writer ------------------------------------------------------------------------------------
+
 
 def test_shard_size_is_honoured_and_a_weight_spans_shards(zoo, tmp_path):
     # cnn: conv/kernel is 3*3*3*4 float32 = 432 bytes, so 100-byte shards cut through it.
@@ -283,7 +292,7 @@ def test_shards_are_little_endian_float32(zoo):
     entries = json.loads((out / "model.json").read_text())["weightsManifest"][0]
     first = entries["weights"][0]
     assert first["name"] == "d1/kernel" and first["dtype"] == "float32"
-    data = (out / entries["paths"][0]).read_bytes()[:4 * 32]
+    data = (out / entries["paths"][0]).read_bytes()[: 4 * 32]
     assert np.array_equal(np.frombuffer(data, "<f4").reshape(4, 8), zoo.expected["mlp"]["d1/kernel"])
 
 
@@ -303,15 +312,35 @@ def write_h5(path, layers: dict[str, dict[str, np.ndarray]], model_config: dict)
 
 
 def dense_config(units=2, input_dim=3):
-    return {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, input_dim], "dtype": "float32",
-                                                "name": "x"}},
-        {"class_name": "Dense", "config": {"name": "d", "units": units, "use_bias": True,
-                                           "activation": "linear", "dtype": "float32"}}]}}
+    return {
+        "class_name": "Sequential",
+        "config": {
+            "name": "s",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "config": {"batch_input_shape": [None, input_dim], "dtype": "float32", "name": "x"},
+                },
+                {
+                    "class_name": "Dense",
+                    "config": {
+                        "name": "d",
+                        "units": units,
+                        "use_bias": True,
+                        "activation": "linear",
+                        "dtype": "float32",
+                    },
+                },
+            ],
+        },
+    }
 
 
-@pytest.mark.parametrize("stored, written", [(np.float64, np.float32), (np.int64, np.int32),
-                                             (">f4", np.float32)], ids=["float64", "int64", "big-endian"])
+@pytest.mark.parametrize(
+    "stored, written",
+    [(np.float64, np.float32), (np.int64, np.int32), (">f4", np.float32)],
+    ids=["float64", "int64", "big-endian"],
+)
 def test_weights_are_written_in_a_dtype_tfjs_reads(tmp_path, stored, written):
     kernel = (np.arange(6).reshape(3, 2) - 2).astype(stored)
     write_h5(tmp_path / "m.h5", {"d": {"kernel": kernel, "bias": np.ones(2, stored)}}, dense_config())
@@ -362,21 +391,25 @@ def test_quantize_flag_on_the_command_line(zoo, tmp_path):
     assert rc.returncode == 0, rc.stderr
     entries = json.loads((tmp_path / "out/model.json").read_text())["weightsManifest"][0]["weights"]
     assert {w["name"]: w.get("quantization", {}).get("dtype") for w in entries} == {
-        "d1/kernel": "float16", "d1/bias": "float16", "d2/kernel": None, "d2/bias": None}
+        "d1/kernel": "float16",
+        "d1/bias": "float16",
+        "d2/kernel": None,
+        "d2/bias": None,
+    }
 
 
 def test_split_weights_by_layer(zoo, tmp_path):
     rc = run_cli(zoo.file("cnn", "keras3_h5"), tmp_path / "out", "--split_weights_by_layer")
     assert rc.returncode == 0, rc.stderr
     manifest = json.loads((tmp_path / "out/model.json").read_text())["weightsManifest"]
-    assert [sorted({w["name"].split("/")[0] for w in g["weights"]}) for g in manifest] == [
-        ["conv"], ["bn"], ["out"]]
+    assert [sorted({w["name"].split("/")[0] for w in g["weights"]}) for g in manifest] == [["conv"], ["bn"], ["out"]]
     assert [g["paths"] for g in manifest] == [[f"group{i}-shard1of1.bin"] for i in (1, 2, 3)]
     got = km.read_artifact(tmp_path / "out")
     assert all(np.array_equal(got[k], v) for k, v in zoo.expected["cnn"].items())
 
 
 # --- Rejections --------------------------------------------------------------------------------
+
 
 @keras.saving.register_keras_serializable(package="certify_tests")
 class Scale(keras.layers.Layer):
@@ -387,13 +420,14 @@ class Scale(keras.layers.Layer):
 REJECTED = {
     "lambda": (lambda x: keras.layers.Lambda(lambda t: t + 1.0, name="lam")(x), "lam", "needs_python_code"),
     "custom-registered": (lambda x: Scale(name="scale")(x), "scale", "needs_python_code"),
-    "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru",
-                        "unsupported_value"),
-    "causal-conv1d": (lambda x: keras.layers.Conv1D(2, 2, padding="causal", name="causal")(x), "causal",
-                      "unsupported_value"),
+    "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru", "unsupported_value"),
+    "causal-conv1d": (
+        lambda x: keras.layers.Conv1D(2, 2, padding="causal", name="causal")(x),
+        "causal",
+        "unsupported_value",
+    ),
     "attention": (lambda x: keras.layers.Attention(name="att")([x, x]), "att", "unknown_layer"),
-    "multi-head-attention": (lambda x: keras.layers.MultiHeadAttention(2, 2, name="mha")(x, x), "mha",
-                             "unknown_layer"),
+    "multi-head-attention": (lambda x: keras.layers.MultiHeadAttention(2, 2, name="mha")(x, x), "mha", "unknown_layer"),
 }
 
 
@@ -455,10 +489,12 @@ def test_unsupported_on_the_command_line(rejected_files, tmp_path):
 
 # --- Bad input, on the command line ---------------------------------------------------------------
 
+
 def run_cli(src, out, *flags):
     args = [str(src)] + ([str(out)] if out is not None else []) + list(flags)
-    return subprocess.run([sys.executable, "-m", "converter", *args], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "converter", *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
 
 
 def truncated(tmp_path, zoo):
@@ -658,13 +694,21 @@ def test_empty_output_dir_is_used(zoo, tmp_path):
 
 # --- Safety ------------------------------------------------------------------------------------
 
+
 def test_conversion_imports_no_tensorflow_or_keras(zoo, tmp_path):
-    code = ("import sys, converter.cli; rc = converter.cli.main([sys.argv[1], sys.argv[2]]); "
-            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')))")
+    code = (
+        "import sys, converter.cli; rc = converter.cli.main([sys.argv[1], sys.argv[2]]); "
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')))"
+    )
     for fmt in ("keras3_keras", "tf_keras_h5"):
         out = tmp_path / fmt
-        rc = subprocess.run([sys.executable, "-c", code, str(zoo.file("cnn", fmt)), str(out)],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+        rc = subprocess.run(
+            [sys.executable, "-c", code, str(zoo.file("cnn", fmt)), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
         assert rc.returncode == 0, rc.stderr
         assert rc.stdout.strip().splitlines()[-1] == "0 []"
         assert (out / "model.json").is_file()
@@ -680,8 +724,7 @@ def test_lambda_in_keras_file_is_never_executed(tmp_path):
     with zipfile.ZipFile(tmp_path / "lam.keras") as z:
         members = {n: z.read(n) for n in z.namelist()}
     config = json.loads(members["config.json"])
-    payload = base64.b64encode(
-        b"cos\nsystem\n(V" + f"touch {marker}".encode() + b"\ntR.").decode()
+    payload = base64.b64encode(b"cos\nsystem\n(V" + f"touch {marker}".encode() + b"\ntR.").decode()
     for layer in config["config"]["layers"]:
         if layer["class_name"] == "Lambda":
             assert "function" in layer["config"]
@@ -713,5 +756,7 @@ def test_stacked_cells_renamed_whatever_keras_numbered_them(flavour, tmp_path):
     path = tmp_path / "m.h5"
     model.save(path)
     converter.convert(path, tmp_path / "out")
-    names = [w["name"] for w in json.loads((tmp_path / "out" / "model.json").read_text())["weightsManifest"][0]["weights"]]
+    names = [
+        w["name"] for w in json.loads((tmp_path / "out" / "model.json").read_text())["weightsManifest"][0]["weights"]
+    ]
     assert names == [f"rnn/RNNCell_{i}/{w}" for i in (0, 1) for w in ("kernel", "recurrent_kernel", "bias")]

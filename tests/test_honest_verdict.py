@@ -1,5 +1,6 @@
 """An honest verdict: no case stops a run, nothing missing reads as clean, known failures fail exactly as
 declared, and the result does not depend on the CPU (issue: the same verdict on every x86-64 machine)."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import baseline, certify, reference, report, tf_policy
-from harness.case import Case, Expect, Omission
-from harness.catalogue import CASES, layer
+from harness import tf_policy
+from harness.pipeline import certify, reference
+from harness.results import baseline, compat, render
+from harness.suite import CASES
+from harness.suite.case import Case, Expect, Omission, expand
+from harness.suite.declare import layer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +31,7 @@ GOOD = layer("Dense", {"units": 2}, (3,))
 
 
 # --- the one rule -----------------------------------------------------------------------------------
+
 
 def test_an_expected_failure_must_fail_as_declared():
     xfail = Expect(outcome="xfail", fails_with="mismatch", reason="a known TF.js bug")
@@ -48,30 +53,46 @@ def test_every_expected_failure_in_the_suite_declares_its_outcome():
 def test_a_left_out_flavour_needs_a_reason():
     with pytest.raises(ValueError, match="omitted"):
         Case(name="x", tier="layer", build=_raise, layer_classes=(), flavours=("keras3",))
-    case = Case(name="x", tier="layer", build=_raise, layer_classes=(), flavours=("keras3",),
-                omitted=(Omission("tf_keras", "tf_keras lacks it"),))
-    assert certify.omissions([case]) == [{"case": "x", "flavour": "tf_keras", "reason": "tf_keras lacks it"}]
+    case = Case(
+        name="x",
+        tier="layer",
+        build=_raise,
+        layer_classes=(),
+        flavours=("keras3",),
+        omitted=(Omission("tf_keras", "tf_keras lacks it"),),
+    )
+    assert compat.omissions([case]) == [{"case": "x", "flavour": "tf_keras", "reason": "tf_keras lacks it"}]
 
 
 # --- missing records --------------------------------------------------------------------------------
 
+
 def _report(records, expected=None, filters=()):
-    return certify.build_report(records, {"python": "3", "platform": "x", "tfjs": "4.22.0", "chromium": None,
-                                          "playwright": None, "backends": {}},
-                                duration_s=1.0, command="test", filters=filters, expected=expected)
+    return compat.build_report(
+        records,
+        {"python": "3", "platform": "x", "tfjs": "4.22.0", "chromium": None, "playwright": None, "backends": {}},
+        duration_s=1.0,
+        command="test",
+        filters=filters,
+        expected=expected,
+    )
+
+
+def _passed(variant, backend):
+    record = certify.failed_record(variant, backend, "pass", "")
+    record.ok, record.max_abs = True, 0.0
+    return record
 
 
 def test_a_selected_variant_without_a_record_is_missing_and_not_ok(tmp_path):
-    expected = certify.expected_variants([GOOD], ["cpu", "wasm"])
-    present = certify.failed_record(GOOD, "keras3", "h5", "cpu", "pass", "")
-    present.update(ok=True, max_abs=0.0)
-    data = _report([present], expected=expected)
-    report.validate(data)
-    missing = [r for r in data["records"] if r["outcome"] == "missing"]
-    assert len(missing) == len(expected) - 1 and not any(r["ok"] for r in missing)
+    expected = expand([GOOD], ["cpu", "wasm"])
+    data = _report([_passed(*expected[0])], expected=expected)
+    compat.validate(data)
+    missing = [r for r in data["records"] if r.outcome == "missing"]
+    assert len(missing) == len(expected) - 1 and not any(r.ok for r in missing)
     assert data["summary"]["not_ok"] == len(missing)
     assert data["run"]["partial"] is False and data["run"]["selected"] == len(expected)
-    paths = report.write_reports(data, tmp_path)
+    paths = render.write_reports(data, tmp_path)
     md, html = paths["md"].read_text(), paths["html"].read_text()
     assert f"{len(missing)} selected record(s) left no record" in md and "Partial run" not in md
     assert "left no record" in html and "Partial run" not in html
@@ -80,35 +101,46 @@ def test_a_selected_variant_without_a_record_is_missing_and_not_ok(tmp_path):
 
 def test_partial_only_when_a_filter_selected_a_subset(tmp_path):
     data = _report([], filters=["-k Dense"])
-    assert data["run"]["partial"] and "Partial run: a filter selected a subset (-k Dense)" in \
-        report.render_markdown(data)
+    assert data["run"]["partial"] and "Partial run: a filter selected a subset (-k Dense)" in render.render_markdown(
+        data
+    )
 
 
 def test_the_gate_fails_on_a_selected_case_without_a_record():
-    expected = certify.expected_variants([GOOD], ["cpu"])
-    ok = [certify.failed_record(GOOD, fl, fm, b, "pass", "") for _, fl, fm, b in expected]
-    for r in ok:
-        r.update(ok=True, max_abs=0.0)
-    before = _report(ok, expected=expected)
+    expected = expand([GOOD], ["cpu"])
+    ok = [_passed(v, b) for v, b in expected]
+    before = baseline.Baseline.from_report(_report(ok, expected=expected))
     after = _report(ok[1:], expected=expected)
     diff = baseline.compare(before, after)
-    assert [(c.kind, c.id) for c in diff.regressions if c.kind == "left no record"] == [("left no record", ok[0]["id"])]
+    assert [(c.kind, c.id) for c in diff.regressions if c.kind == "left no record"] == [("left no record", ok[0].id)]
     lines = baseline.diff_lines(diff)
-    assert any(line.startswith(f"REGRESSION left no record: {ok[0]['id']}: pass -> missing") for line in lines)
+    assert any(line.startswith(f"REGRESSION left no record: {ok[0].id}: pass -> missing") for line in lines)
 
 
 def test_plain_gate_lines_are_not_wrapped():
-    diff = baseline.Diff(regressions=[baseline.Change("outcome downgrade", "Conv2D[padding=same,strides=2]-keras3-h5-"
-                                                     "wasm", "pass", "mismatch (not ok)", "output conv2d: " + "x" * 300)])
+    diff = baseline.Diff(
+        regressions=[
+            baseline.Change(
+                "outcome downgrade",
+                "Conv2D[padding=same,strides=2]-keras3-h5-wasm",
+                "pass",
+                "mismatch (not ok)",
+                "output conv2d: " + "x" * 300,
+            )
+        ]
+    )
     text = baseline.render_diff(diff, terminal=False)
-    assert "REGRESSION outcome downgrade: Conv2D[padding=same,strides=2]-keras3-h5-wasm: pass -> mismatch (not ok)" \
+    assert (
+        "REGRESSION outcome downgrade: Conv2D[padding=same,strides=2]-keras3-h5-wasm: pass -> mismatch (not ok)"
         in text.splitlines()[1]
+    )
 
 
 # --- set-up that does not break -----------------------------------------------------------------------
 
+
 def test_reports_get_the_users_file_mode(tmp_path):
-    paths = report.write_reports(_report([]), tmp_path)
+    paths = render.write_reports(_report([]), tmp_path)
     mask = os.umask(0)
     os.umask(mask)
     for path in paths.values():
@@ -126,11 +158,14 @@ def test_the_cache_lives_under_the_working_directory(tmp_path, monkeypatch):
 def test_apt_get_waits_for_the_dpkg_lock(tmp_path, monkeypatch):
     """A fake apt-get that finds the lock held twice, then succeeds."""
     from js_runner import browser
+
     count = tmp_path / "count"
     fake = tmp_path / "apt-get"
-    fake.write_text("#!/bin/sh\nn=$(cat %s 2>/dev/null || echo 0); echo $((n+1)) > %s\n"
-                    "if [ $n -lt 2 ]; then echo 'E: Could not get lock /var/lib/dpkg/lock-frontend'; exit 100; fi\n"
-                    "echo \"ok $*\"\n" % (count, count))
+    fake.write_text(
+        f"#!/bin/sh\nn=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n"
+        "if [ $n -lt 2 ]; then echo 'E: Could not get lock /var/lib/dpkg/lock-frontend'; exit 100; fi\n"
+        'echo "ok $*"\n'
+    )
     fake.chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
     assert browser.apt_get(["apt-get", "install", "-y", "chromium"], env, pause_s=0.01) == 0
@@ -141,13 +176,21 @@ def test_apt_get_waits_for_the_dpkg_lock(tmp_path, monkeypatch):
 
 # --- the TensorFlow policy -------------------------------------------------------------------------------
 
+
 def test_the_policy_is_set_before_tensorflow():
     assert os.environ[tf_policy.VARIABLE] == tf_policy.POLICY
     assert tf_policy.facts()["set_too_late"] is False
 
 
-CPU_SENSITIVE = [c for c in CASES if c.tier in ("layer", "reject") and any(
-    k == "data_format" and v == "channels_first" or k == "dilation_rate" and v != 1 for k, v in c.options.items())]
+CPU_SENSITIVE = [
+    c
+    for c in CASES
+    if c.tier in ("layer", "reject")
+    and any(
+        (k == "data_format" and v == "channels_first") or (k == "dilation_rate" and v != 1)
+        for k, v in c.options.items()
+    )
+]
 
 
 @pytest.mark.slow
@@ -158,40 +201,55 @@ def test_channels_first_and_dilated_references_build_with_onednn_off_requested(t
     assert len(names) >= 15
     script = (
         "import json, sys\n"
-        "from harness import catalogue, reference, tf_policy\n"
+        "from harness import suite, tf_policy\n"
+        "from harness.pipeline import reference\n"
         "errors = {}\n"
         "for name in json.loads(sys.argv[1]):\n"
-        "    case = catalogue.by_name(name)\n"
+        "    case = suite.by_name(name)\n"
         "    for flavour in case.flavours:\n"
-        "        p = reference.prepare(case, flavour, ('h5',))\n"
+        "        p = reference.prepare(case, flavour)\n"
         "        if p.error: errors[f'{name}-{flavour}'] = p.error\n"
-        "print(json.dumps({'errors': errors, 'onednn': tf_policy.facts()}))\n")
+        "print(json.dumps({'errors': errors, 'onednn': tf_policy.facts()}))\n"
+    )
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TFJS_CERTIFY_CACHE=str(tmp_path / "cache"))
     env.pop("TFJS_CERTIFY_ONEDNN_REQUESTED", None)
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(names)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(names)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}
-    assert result["onednn"] == {"variable": "TF_ENABLE_ONEDNN_OPTS", "policy": "1", "requested": "0",
-                                "enabled": True, "set_too_late": False}
+    assert result["onednn"] == {
+        "variable": "TF_ENABLE_ONEDNN_OPTS",
+        "policy": "1",
+        "requested": "0",
+        "enabled": True,
+        "set_too_late": False,
+    }
 
 
 # --- one case never stops the run (real Chromium) ------------------------------------------------------
 
+
 @pytest.mark.browser
 def test_a_keras_failure_is_the_records_outcome_and_the_run_goes_on(tmp_path, monkeypatch):
-    from harness import run
+    from harness.pipeline import run
+
     monkeypatch.setenv("TFJS_CERTIFY_CACHE", str(tmp_path / "cache"))
     status = run.run([], backends=["cpu"], out_dir=tmp_path / "out", cases=[BROKEN, GOOD], baseline=None)
     assert status == 1
-    data = report.load(tmp_path / "out" / "compat.json")
-    by_case = {}
+    data = compat.load(tmp_path / "out" / "compat.json")
+    by_case: dict = {}
     for r in data["records"]:
-        by_case.setdefault(r["case"], []).append(r)
-    assert {r["outcome"] for r in by_case["broken_builder"]} == {"reference_error"}
-    assert all("this builder is broken on purpose" in r["message"] for r in by_case["broken_builder"])
-    assert all(r["ok"] and r["outcome"] == "pass" for r in by_case[GOOD.name])
+        by_case.setdefault(r.case, []).append(r)
+    assert {r.outcome for r in by_case["broken_builder"]} == {"reference_error"}
+    assert all("this builder is broken on purpose" in r.message for r in by_case["broken_builder"])
+    assert all(r.ok and r.outcome == "pass" for r in by_case[GOOD.name])
     assert data["summary"]["not_ok"] == len(by_case["broken_builder"]) == 4  # 3 Keras 3 formats, 1 tf_keras
     md = (tmp_path / "out" / "compat.md").read_text()
     assert "broken_builder-keras3-h5-cpu" in md and "did not" in md
@@ -206,6 +264,7 @@ def _save(k, path: Path, inputs: int = 1):
 @pytest.mark.browser
 def test_user_models_one_bad_file_and_unfitting_inputs_do_not_stop_the_run(tmp_path):
     import keras
+
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     _save(keras, tmp_path / "a" / "model.keras")
@@ -215,38 +274,62 @@ def test_user_models_one_bad_file_and_unfitting_inputs_do_not_stop_the_run(tmp_p
     np.savez(tmp_path / "a_inputs.npz", in0=np.ones((2, 3), "float32"))
     np.savez(tmp_path / "c.npz", wrong=np.ones((2, 3), "float32"), other=np.ones((2, 3), "float32"))
     (tmp_path / "inputs.json").write_text(json.dumps({"a/model.keras": "a_inputs.npz"}))
-    models = [tmp_path / "a" / "model.keras", tmp_path / "b" / "model.keras", tmp_path / "c.keras",
-              tmp_path / "broken.h5"]
-    proc = subprocess.run([sys.executable, "-m", "harness", "certify", *map(str, models), "--backend", "cpu",
-                           "--inputs", str(tmp_path / "inputs.json"), "--out", str(tmp_path / "out")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    models = [
+        tmp_path / "a" / "model.keras",
+        tmp_path / "b" / "model.keras",
+        tmp_path / "c.keras",
+        tmp_path / "broken.h5",
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "certify",
+            *map(str, models),
+            "--backend",
+            "cpu",
+            "--inputs",
+            str(tmp_path / "inputs.json"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
-    data = report.load(tmp_path / "out" / "compat.json")
-    records = {r["id"]: r for r in data["records"]}
-    assert set(records) == {"a/model.keras-keras3-keras-cpu", "b/model.keras-keras3-keras-cpu",
-                            "c.keras-keras3-keras-cpu", "broken.h5-unknown-h5-cpu"}
-    assert records["a/model.keras-keras3-keras-cpu"]["outcome"] == "pass"
-    assert records["b/model.keras-keras3-keras-cpu"]["outcome"] == "pass"  # seeded inputs, two of them
+    data = compat.load(tmp_path / "out" / "compat.json")
+    records = {r.id: r for r in data["records"]}
+    assert set(records) == {
+        "a/model.keras-keras3-keras-cpu",
+        "b/model.keras-keras3-keras-cpu",
+        "c.keras-keras3-keras-cpu",
+        "broken.h5-unknown-h5-cpu",
+    }
+    assert records["a/model.keras-keras3-keras-cpu"].outcome == "pass"
+    assert records["b/model.keras-keras3-keras-cpu"].outcome == "pass"  # seeded inputs, two of them
     c = records["c.keras-keras3-keras-cpu"]
-    assert c["outcome"] == "reference_error" and "c.npz" in c["message"] and "in0" in c["message"]
+    assert c.outcome == "reference_error" and "c.npz" in c.message and "in0" in c.message
     bad = records["broken.h5-unknown-h5-cpu"]
-    assert bad["outcome"] == "converter_error" and "broken.h5" in bad["message"]
+    assert bad.outcome == "converter_error" and "broken.h5" in bad.message
     assert data["summary"]["not_ok"] == 2
     assert "broken.h5-unknown-h5-cpu" in (tmp_path / "out" / "compat.md").read_text()
 
 
-_CRASH_PLUGIN = '''
+_CRASH_PLUGIN = """
 import os
-import harness.certify as certify
+import harness.pipeline.certify as certify
 
 _real = certify.certify_variant
 
 
-def crashing(session, case, flavour, fmt, backends, workdir, artifacts):
-    if case.name == "Dense[activation=relu]" and fmt == "h5" and flavour == "keras3":
+def crashing(session, variant, backends, workdir, artifacts):
+    if variant.id == "Dense[activation=relu]-keras3-h5":
         os._exit(3)  # the worker dies, as a segfault would
-    if case.name == "SeparableConv2D[data_format=channels_first]" and fmt == "h5" and flavour == "keras3":
+    if variant.id == "SeparableConv2D[data_format=channels_first]-keras3-h5":
         import converter
         real = converter.convert
 
@@ -254,16 +337,16 @@ def crashing(session, case, flavour, fmt, backends, workdir, artifacts):
             raise RuntimeError("converter crash")
         converter.convert = boom
         try:
-            return _real(session, case, flavour, fmt, backends, workdir, artifacts)
+            return _real(session, variant, backends, workdir, artifacts)
         finally:
             converter.convert = real
-    return _real(session, case, flavour, fmt, backends, workdir, artifacts)
+    return _real(session, variant, backends, workdir, artifacts)
 
 
 certify.certify_variant = crashing
 import tests.test_certify as tc
 tc.certify_variant = crashing
-'''
+"""
 
 
 @pytest.mark.browser
@@ -275,19 +358,43 @@ def test_a_crashed_worker_leaves_missing_records_and_a_wrong_failure_fails(tmp_p
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
     reports_dir = tmp_path / "reports"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "crash_plugin", "-p", "no:cacheprovider", "-n", "2", "-q",
-         "tests/test_certify.py", "-k", "(Dense and activation and relu) or (SeparableConv2D and channels_first)",
-         "--backend", "cpu", "--reports", str(reports_dir), "--baseline", str(tmp_path / "none.json")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "crash_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            "-q",
+            "tests/test_certify.py",
+            "-k",
+            "(Dense and activation and relu) or (SeparableConv2D and channels_first)",
+            "--backend",
+            "cpu",
+            "--reports",
+            str(reports_dir),
+            "--baseline",
+            str(tmp_path / "none.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-4000:]
-    assert "FAILED tests/test_certify.py::test_certify[SeparableConv2D[data_format=channels_first]-keras3-h5-cpu]" \
-        in out, out[-4000:]
-    data = report.load(reports_dir / "compat.json")
-    records = {r["id"]: r for r in data["records"]}
+    assert (
+        "FAILED tests/test_certify.py::test_certify[SeparableConv2D[data_format=channels_first]-keras3-h5-cpu]" in out
+    ), out[-4000:]
+    data = compat.load(reports_dir / "compat.json")
+    records = {r.id: r for r in data["records"]}
     crashed = records["Dense[activation=relu]-keras3-h5-cpu"]
-    assert crashed["outcome"] == "missing" and not crashed["ok"]
+    assert crashed.outcome == "missing" and not crashed.ok
     wrong = records["SeparableConv2D[data_format=channels_first]-keras3-h5-cpu"]
-    assert wrong["outcome"] == "converter_error" and wrong["expected_failure"] == "mismatch" and not wrong["ok"]
+    assert wrong.outcome == "converter_error" and wrong.expected_failure == "mismatch" and not wrong.ok
     assert data["run"]["partial"] is True  # -k and --backend selected a subset
     assert "left no record" in (reports_dir / "compat.md").read_text()

@@ -23,30 +23,48 @@ BACKENDS = ("cpu", "wasm", "webgl")
 
 # ---- hand-written model.json fixtures ----
 
+
 def input_layer(name, shape, dtype="float32"):
-    return {"class_name": "InputLayer", "name": name, "inbound_nodes": [],
-            "config": {"batch_input_shape": [None, *shape], "dtype": dtype,
-                       "sparse": False, "name": name}}
+    return {
+        "class_name": "InputLayer",
+        "name": name,
+        "inbound_nodes": [],
+        "config": {"batch_input_shape": [None, *shape], "dtype": dtype, "sparse": False, "name": name},
+    }
 
 
 def dense(name, units, activation="linear", inbound=None):
-    layer = {"class_name": "Dense", "name": name,
-             "config": {"name": name, "trainable": True, "dtype": "float32", "units": units,
-                        "activation": activation, "use_bias": True,
-                        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
-                        "bias_initializer": {"class_name": "Zeros", "config": {}},
-                        "kernel_regularizer": None, "bias_regularizer": None,
-                        "activity_regularizer": None, "kernel_constraint": None,
-                        "bias_constraint": None}}
+    layer = {
+        "class_name": "Dense",
+        "name": name,
+        "config": {
+            "name": name,
+            "trainable": True,
+            "dtype": "float32",
+            "units": units,
+            "activation": activation,
+            "use_bias": True,
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        },
+    }
     if inbound is not None:
         layer["inbound_nodes"] = [[[n, 0, 0, {}] for n in inbound]]
     return layer
 
 
 def merge(class_name, name, inbound, **config):
-    return {"class_name": class_name, "name": name,
-            "config": {"name": name, "trainable": True, "dtype": "float32", **config},
-            "inbound_nodes": [[[n, 0, 0, {}] for n in inbound]]}
+    return {
+        "class_name": class_name,
+        "name": name,
+        "config": {"name": name, "trainable": True, "dtype": "float32", **config},
+        "inbound_nodes": [[[n, 0, 0, {}] for n in inbound]],
+    }
 
 
 def sequential(layers):
@@ -54,30 +72,44 @@ def sequential(layers):
 
 
 def functional(layers, inputs, outputs):
-    return {"class_name": "Functional",
-            "config": {"name": "model", "layers": layers,
-                       "input_layers": [[n, 0, 0] for n in inputs],
-                       "output_layers": [[n, 0, 0] for n in outputs]}}
+    return {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": layers,
+            "input_layers": [[n, 0, 0] for n in inputs],
+            "output_layers": [[n, 0, 0] for n in outputs],
+        },
+    }
 
 
 def write_model(directory, model_config, weights, shard_bytes=4 * 1024 * 1024):
     """Write model.json and its shards; `weights` is a list of (name, array)."""
     os.makedirs(directory, exist_ok=True)
-    data = b"".join(np.ascontiguousarray(a, dtype="<f4" if a.dtype.kind == "f" else "<i4")
-                    .tobytes() for _, a in weights)
+    data = b"".join(
+        np.ascontiguousarray(a, dtype="<f4" if a.dtype.kind == "f" else "<i4").tobytes() for _, a in weights
+    )
     count = max(1, -(-len(data) // shard_bytes))
     paths = [f"group1-shard{i + 1}of{count}.bin" for i in range(count)]
     for i, path in enumerate(paths):
         with open(os.path.join(directory, path), "wb") as f:
-            f.write(data[i * shard_bytes:(i + 1) * shard_bytes])
-    manifest = [{"paths": paths, "weights": [
-        {"name": n, "shape": list(a.shape), "dtype": "float32" if a.dtype.kind == "f" else "int32"}
-        for n, a in weights]}]
-    model_json = {"format": "layers-model", "generatedBy": "keras v2.21.0",
-                  "convertedBy": "tests/test_js_runner.py",
-                  "modelTopology": {"keras_version": "2.21.0", "backend": "tensorflow",
-                                    "model_config": model_config},
-                  "weightsManifest": manifest}
+            f.write(data[i * shard_bytes : (i + 1) * shard_bytes])
+    manifest = [
+        {
+            "paths": paths,
+            "weights": [
+                {"name": n, "shape": list(a.shape), "dtype": "float32" if a.dtype.kind == "f" else "int32"}
+                for n, a in weights
+            ],
+        }
+    ]
+    model_json = {
+        "format": "layers-model",
+        "generatedBy": "keras v2.21.0",
+        "convertedBy": "tests/test_js_runner.py",
+        "modelTopology": {"keras_version": "2.21.0", "backend": "tensorflow", "model_config": model_config},
+        "weightsManifest": manifest,
+    }
     with open(os.path.join(directory, "model.json"), "w") as f:
         json.dump(model_json, f)
     return str(directory)
@@ -94,6 +126,7 @@ def dense_model(directory):
 
 # ---- fixtures ----
 
+
 @pytest.fixture(scope="module")
 def session():
     with BrowserSession(backends=BACKENDS, timeout_s=30.0) as s:
@@ -101,6 +134,7 @@ def session():
 
 
 # ---- backends ----
+
 
 def test_every_backend_starts_with_its_facts(session):
     infos = session.backends
@@ -124,6 +158,7 @@ def test_unknown_backend_is_a_backend_error(session, tmp_path):
 
 
 # ---- numbers ----
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dense_gives_numbers_known_by_arithmetic(session, tmp_path, backend):
@@ -193,21 +228,39 @@ def test_two_inputs_two_outputs_and_layer_outputs(session, tmp_path, backend):
 
 
 def lstm_with_state(directory, bias):
-    lstm = {"class_name": "LSTM", "name": "lstm", "inbound_nodes": [[["x", 0, 0, {}]]],
-            "config": {"name": "lstm", "trainable": True, "dtype": "float32", "units": 2,
-                       "activation": "tanh", "recurrent_activation": "sigmoid",
-                       "use_bias": True, "return_sequences": False, "return_state": True,
-                       "go_backwards": False, "stateful": False, "unroll": False,
-                       "kernel_initializer": {"class_name": "Zeros", "config": {}},
-                       "recurrent_initializer": {"class_name": "Zeros", "config": {}},
-                       "bias_initializer": {"class_name": "Zeros", "config": {}},
-                       "unit_forget_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0,
-                       "implementation": 2}}
+    lstm = {
+        "class_name": "LSTM",
+        "name": "lstm",
+        "inbound_nodes": [[["x", 0, 0, {}]]],
+        "config": {
+            "name": "lstm",
+            "trainable": True,
+            "dtype": "float32",
+            "units": 2,
+            "activation": "tanh",
+            "recurrent_activation": "sigmoid",
+            "use_bias": True,
+            "return_sequences": False,
+            "return_state": True,
+            "go_backwards": False,
+            "stateful": False,
+            "unroll": False,
+            "kernel_initializer": {"class_name": "Zeros", "config": {}},
+            "recurrent_initializer": {"class_name": "Zeros", "config": {}},
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "unit_forget_bias": True,
+            "dropout": 0.0,
+            "recurrent_dropout": 0.0,
+            "implementation": 2,
+        },
+    }
     config = functional([input_layer("x", [2, 1]), lstm], ["x"], [])
     config["config"]["output_layers"] = [["lstm", 0, 0], ["lstm", 0, 1], ["lstm", 0, 2]]
-    weights = [("lstm/lstm_cell/kernel", np.zeros((1, 8), np.float32)),
-               ("lstm/lstm_cell/recurrent_kernel", np.zeros((2, 8), np.float32)),
-               ("lstm/lstm_cell/bias", bias)]
+    weights = [
+        ("lstm/lstm_cell/kernel", np.zeros((1, 8), np.float32)),
+        ("lstm/lstm_cell/recurrent_kernel", np.zeros((2, 8), np.float32)),
+        ("lstm/lstm_cell/bias", bias),
+    ]
     return write_model(directory, config, weights)
 
 
@@ -215,7 +268,7 @@ def test_a_layer_with_several_outputs_returns_them_all(session, tmp_path):
     # Zero kernels: every step's gates come from the bias alone (Keras order i, f, c, o).
     bi, bf, bc, bo = 1.0, -0.5, 0.5, 2.0
     bias = np.repeat(np.array([bi, bf, bc, bo], np.float32), 2)
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    sig = lambda v: 1 / (1 + np.exp(-v))
     i, f, g, o = sig(bi), sig(bf), np.tanh(bc), sig(bo)
     c1 = i * g
     c2 = f * c1 + i * g
@@ -236,15 +289,27 @@ def test_a_layer_with_several_outputs_returns_them_all(session, tmp_path):
 
 
 def embedding_model(directory, table):
-    emb = {"class_name": "Embedding", "name": "emb",
-           "config": {"name": "emb", "trainable": True, "dtype": "float32",
-                      "batch_input_shape": [None, 3], "input_dim": table.shape[0],
-                      "output_dim": table.shape[1],
-                      "embeddings_initializer": {"class_name": "RandomUniform",
-                                                 "config": {"minval": -0.05, "maxval": 0.05,
-                                                            "seed": None}},
-                      "embeddings_regularizer": None, "activity_regularizer": None,
-                      "embeddings_constraint": None, "mask_zero": False, "input_length": 3}}
+    emb = {
+        "class_name": "Embedding",
+        "name": "emb",
+        "config": {
+            "name": "emb",
+            "trainable": True,
+            "dtype": "float32",
+            "batch_input_shape": [None, 3],
+            "input_dim": table.shape[0],
+            "output_dim": table.shape[1],
+            "embeddings_initializer": {
+                "class_name": "RandomUniform",
+                "config": {"minval": -0.05, "maxval": 0.05, "seed": None},
+            },
+            "embeddings_regularizer": None,
+            "activity_regularizer": None,
+            "embeddings_constraint": None,
+            "mask_zero": False,
+            "input_length": 3,
+        },
+    }
     config = sequential([input_layer("ids", [3], dtype="int32"), emb])
     return write_model(directory, config, [("emb/embeddings", table)])
 
@@ -265,8 +330,9 @@ def test_many_large_shards_load(session, tmp_path):
     kernel = np.zeros((64, units), np.float32)
     kernel[:, 0] = 1.0
     config = sequential([input_layer("x", [64]), dense("big", units)])
-    model_dir = write_model(tmp_path / "big", config,
-                            [("big/kernel", kernel), ("big/bias", np.zeros(units, np.float32))])
+    model_dir = write_model(
+        tmp_path / "big", config, [("big/kernel", kernel), ("big/bias", np.zeros(units, np.float32))]
+    )
     assert len([p for p in os.listdir(model_dir) if p.endswith(".bin")]) > 6
     handle = session.load(model_dir, "cpu", timeout_s=60)
     (y,) = session.predict(handle, np.ones((1, 64), np.float32))
@@ -276,6 +342,7 @@ def test_many_large_shards_load(session, tmp_path):
 
 
 # ---- errors ----
+
 
 def assert_next_model_loads(session, tmp_path, backend):
     handle = session.load(dense_model(tmp_path / "after"), backend)
@@ -302,8 +369,9 @@ def test_missing_model_json_is_a_fetch_error(session, tmp_path):
 
 def test_weight_without_target_is_a_weights_error(session, tmp_path):
     config = sequential([input_layer("x", [3]), dense("dense", 2)])
-    model_dir = write_model(tmp_path / "m", config, [
-        ("dense/kernel", KERNEL), ("dense/bias", BIAS), ("ghost/kernel", KERNEL)])
+    model_dir = write_model(
+        tmp_path / "m", config, [("dense/kernel", KERNEL), ("dense/bias", BIAS), ("ghost/kernel", KERNEL)]
+    )
     with pytest.raises(RunnerError) as e:
         session.load(model_dir, "wasm")
     assert e.value.stage == "weights"
@@ -314,8 +382,9 @@ def test_weight_without_target_is_a_weights_error(session, tmp_path):
 def test_unknown_layer_class_is_a_parse_error(session, tmp_path):
     layer = dense("odd", 2)
     layer["class_name"] = "NoSuchLayer"
-    model_dir = write_model(tmp_path / "m", sequential([input_layer("x", [3]), layer]),
-                            [("odd/kernel", KERNEL), ("odd/bias", BIAS)])
+    model_dir = write_model(
+        tmp_path / "m", sequential([input_layer("x", [3]), layer]), [("odd/kernel", KERNEL), ("odd/bias", BIAS)]
+    )
     with pytest.raises(RunnerError) as e:
         session.load(model_dir, "webgl")
     assert e.value.stage == "parse"
@@ -328,8 +397,9 @@ def test_a_model_that_never_finishes_loading_times_out(session, tmp_path):
     # tfjs #7271: an inbound node naming a layer that is never created makes
     # Container.fromConfig re-queue the node forever, in a synchronous loop.
     layers = [input_layer("x", [3]), dense("dense", 2, inbound=["never_created"])]
-    model_dir = write_model(tmp_path / "m", functional(layers, ["x"], ["dense"]),
-                            [("dense/kernel", KERNEL), ("dense/bias", BIAS)])
+    model_dir = write_model(
+        tmp_path / "m", functional(layers, ["x"], ["dense"]), [("dense/kernel", KERNEL), ("dense/bias", BIAS)]
+    )
     started = time.monotonic()
     with pytest.raises(RunnerError) as e:
         session.load(model_dir, "cpu", timeout_s=3)

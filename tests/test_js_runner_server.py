@@ -90,14 +90,16 @@ def test_find_chromium_honours_chromium_path(tmp_path, monkeypatch):
 
 
 def test_ensure_prints_an_executable_browser():
-    out = subprocess.run([sys.executable, "-m", "js_runner.browser", "ensure"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-m", "js_runner.browser", "ensure"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     assert os.path.isfile(out) and os.access(out, os.X_OK)
 
 
 def test_ensure_with_a_bad_chromium_path_exits_with_one_line(tmp_path):
     env = dict(os.environ, CHROMIUM_PATH=str(tmp_path / "missing"))
-    r = subprocess.run([sys.executable, "-m", "js_runner.browser", "ensure"],
-                       capture_output=True, text=True, timeout=60, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "js_runner.browser", "ensure"], capture_output=True, text=True, timeout=60, env=env
+    )
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1 and "CHROMIUM_PATH" in r.stderr

@@ -1,42 +1,99 @@
-"""harness.report: the compat.json schema, the layer-class rollup and the Markdown/HTML views."""
+"""harness.results: the compat.json schema, the layer-class rollup and the Markdown/HTML views."""
+
 import copy
 import json
 
 import pytest
 
-from harness import report
+from harness.results import compat as report
+from harness.results import render
+from harness.results.record import Record
 
-TOL = {"cpu": {"atol": 1e-4, "rtol": 1e-3, "why": "float32 both sides"},
-       "wasm": {"atol": 1e-4, "rtol": 1e-3, "why": "XNNPACK float32"},
-       "webgl": {"atol": 5e-3, "rtol": 1e-2, "why": "GPU float32"}}
+TOL = {
+    "cpu": {"atol": 1e-4, "rtol": 1e-3, "why": "float32 both sides"},
+    "wasm": {"atol": 1e-4, "rtol": 1e-3, "why": "XNNPACK float32"},
+    "webgl": {"atol": 5e-3, "rtol": 1e-2, "why": "GPU float32"},
+}
 
 
-def record(case, backend, outcome="pass", *, classes=None, tier="layer", expected="pass", ok=None,
-           max_abs=None, message=None, reason_codes=(), first_divergence=None, expected_reason=None,
-           expected_code=None, timings=None, sizes=None):
+def record(
+    case,
+    backend,
+    outcome="pass",
+    *,
+    classes=None,
+    tier="layer",
+    expected="pass",
+    ok=None,
+    max_abs=None,
+    message=None,
+    reason_codes=(),
+    first_divergence=None,
+    expected_reason=None,
+    expected_code=None,
+    timings=None,
+    sizes=None,
+):
     if ok is None:
         ok = {"pass": outcome == "pass", "reject": outcome == "rejected", "xfail": outcome == "mismatch"}[expected]
-    return {
-        "id": f"{case}-keras3-h5-{backend}", "case": case, "tier": tier,
-        "layer_classes": list(classes or [case.split("[")[0]]), "options": {},
-        "flavour": "keras3", "format": "h5", "backend": backend,
-        "expected": expected, "expected_reason": expected_reason, "expected_code": expected_code,
-        "expected_failure": "mismatch" if expected == "xfail" else None,
-        "outcome": outcome, "ok": ok, "message": message, "reason_codes": list(reason_codes),
-        "metrics": ([{"output": "out", "shape": [2, 4], "max_abs": max_abs, "max_rel": None, "mean_abs": None,
-                      "cosine": None, "mismatches": 0, "size": 8}] if max_abs is not None else []),
-        "max_abs": max_abs,
-        "tolerance": {"atol": TOL[backend]["atol"], "rtol": TOL[backend]["rtol"], "reason": None},
-        "first_divergence": first_divergence,
-        "timings_ms": timings or {"convert": 10.0, "load": 50.0, "first_predict": 20.0, "predict_median": 1.5},
-        "sizes": sizes or {"model_json_bytes": 900, "weights_bytes": 4096, "shards": 1},
-    }
+    return Record.from_json(
+        {
+            "id": f"{case}-keras3-h5-{backend}",
+            "case": case,
+            "tier": tier,
+            "layer_classes": list(classes or [case.split("[")[0]]),
+            "options": {},
+            "flavour": "keras3",
+            "format": "h5",
+            "backend": backend,
+            "expected": expected,
+            "expected_reason": expected_reason,
+            "expected_code": expected_code,
+            "expected_failure": "mismatch" if expected == "xfail" else None,
+            "outcome": outcome,
+            "ok": ok,
+            "message": message,
+            "reason_codes": list(reason_codes),
+            "metrics": (
+                [
+                    {
+                        "output": "out",
+                        "shape": [2, 4],
+                        "max_abs": max_abs,
+                        "max_rel": None,
+                        "mean_abs": None,
+                        "cosine": None,
+                        "mismatches": 0,
+                        "size": 8,
+                    }
+                ]
+                if max_abs is not None
+                else []
+            ),
+            "max_abs": max_abs,
+            "tolerance": {"atol": TOL[backend]["atol"], "rtol": TOL[backend]["rtol"], "reason": None},
+            "first_divergence": first_divergence,
+            "timings_ms": timings or {"convert": 10.0, "load": 50.0, "first_predict": 20.0, "predict_median": 1.5},
+            "sizes": sizes or {"model_json_bytes": 900, "weights_bytes": 4096, "shards": 1},
+        }
+    )
 
 
-GRU_REASON = {"layer": "gru", "class_name": "GRU", "argument": "reset_after", "value": True,
-              "code": "unsupported_value", "reason": "TF.js implements only reset_after=False"}
-DIVERGENCE = {"layer": "layer_norm", "class_name": "LayerNormalization", "max_abs": 0.02, "max_rel": 0.1,
-              "preceding": [{"layer": "input_1", "class_name": "InputLayer", "max_abs": 0.0}]}
+GRU_REASON = {
+    "layer": "gru",
+    "class_name": "GRU",
+    "argument": "reset_after",
+    "value": True,
+    "code": "unsupported_value",
+    "reason": "TF.js implements only reset_after=False",
+}
+DIVERGENCE = {
+    "layer": "layer_norm",
+    "class_name": "LayerNormalization",
+    "max_abs": 0.02,
+    "max_rel": 0.1,
+    "preceding": [{"layer": "input_1", "class_name": "InputLayer", "max_abs": 0.0}],
+}
 APP_TIMINGS = {"convert": 812.0, "load": 1450.0, "first_predict": 640.0, "predict_median": 98.2}
 APP_SIZES = {"model_json_bytes": 151_000, "weights_bytes": 14_200_000, "shards": 4}
 
@@ -45,19 +102,60 @@ def records():
     recs = []
     for b in ("cpu", "wasm"):
         recs.append(record("Dense[units=4]", b, max_abs=1e-7 if b == "cpu" else 2e-7))
-        recs.append(record("GRU[reset_after=True]", b, "rejected", classes=["GRU", "Dense"], tier="reject",
-                           expected="reject", expected_reason="no reset_after in TF.js",
-                           expected_code="unsupported_value", reason_codes=[GRU_REASON],
-                           message="GRU: reset_after=True is not supported"))
-        recs.append(record("MobileNetV2", b, classes=["Conv2D", "Dense"], tier="app",
-                           max_abs=2e-6 if b == "cpu" else 4e-6, timings=APP_TIMINGS, sizes=APP_SIZES))
+        recs.append(
+            record(
+                "GRU[reset_after=True]",
+                b,
+                "rejected",
+                classes=["GRU", "Dense"],
+                tier="reject",
+                expected="reject",
+                expected_reason="no reset_after in TF.js",
+                expected_code="unsupported_value",
+                reason_codes=[GRU_REASON],
+                message="GRU: reset_after=True is not supported",
+            )
+        )
+        recs.append(
+            record(
+                "MobileNetV2",
+                b,
+                classes=["Conv2D", "Dense"],
+                tier="app",
+                max_abs=2e-6 if b == "cpu" else 4e-6,
+                timings=APP_TIMINGS,
+                sizes=APP_SIZES,
+            )
+        )
     recs.append(record("LayerNormalization[epsilon=0.001]", "cpu", max_abs=3e-7))
-    recs.append(record("LayerNormalization[epsilon=0.001]", "wasm", "mismatch", max_abs=0.02,
-                       message="out: 3/8 values off; max_abs 2.0e-02 > atol 1.0e-04", first_divergence=DIVERGENCE))
-    recs.append(record("Cropping1D[cropping=1]", "cpu", "mismatch", expected="xfail", max_abs=0.5,
-                       expected_reason="TF.js Cropping1D drops the wrong end"))
-    recs.append(record("Embedding[mask_zero=True]", "cpu", "converter_error",
-                       message="converter: KeyError 'embeddings_initializer'"))
+    recs.append(
+        record(
+            "LayerNormalization[epsilon=0.001]",
+            "wasm",
+            "mismatch",
+            max_abs=0.02,
+            message="out: 3/8 values off; max_abs 2.0e-02 > atol 1.0e-04",
+            first_divergence=DIVERGENCE,
+        )
+    )
+    recs.append(
+        record(
+            "Cropping1D[cropping=1]",
+            "cpu",
+            "mismatch",
+            expected="xfail",
+            max_abs=0.5,
+            expected_reason="TF.js Cropping1D drops the wrong end",
+        )
+    )
+    recs.append(
+        record(
+            "Embedding[mask_zero=True]",
+            "cpu",
+            "converter_error",
+            message="converter: KeyError 'embeddings_initializer'",
+        )
+    )
     recs.append(record("Dense[units=4]", "webgl", "unavailable", ok=False, message="webgl: no GPU context"))
     return recs
 
@@ -68,18 +166,50 @@ def compat(recs=None):
     return {
         "schema_version": 2,
         "generated_at": "2026-11-25T14:00:00Z",
-        "run": {"command": "python -m harness certify", "duration_s": 12.5, "partial": False, "filters": [],
-                "selected": len(recs)},
+        "run": {
+            "command": "python -m harness certify",
+            "duration_s": 12.5,
+            "partial": False,
+            "filters": [],
+            "selected": len(recs),
+        },
         "environment": {
-            "python": "3.11.7", "platform": "Linux-x86_64", "keras": "3.15.1", "tf_keras": "2.21.0",
-            "tensorflow": "2.21.0", "tfjs": "4.22.0", "chromium": "156.0.1", "playwright": "1.65.2",
+            "python": "3.11.7",
+            "platform": "Linux-x86_64",
+            "keras": "3.15.1",
+            "tf_keras": "2.21.0",
+            "tensorflow": "2.21.0",
+            "tfjs": "4.22.0",
+            "chromium": "156.0.1",
+            "playwright": "1.65.2",
             "backends": {
-                "cpu": {"available": True, "reason": None, "tfjs_version": "4.22.0", "float_precision": 32,
-                        "webgl_renderer": None, "wasm_simd": None, "wasm_threads": None},
-                "wasm": {"available": True, "reason": None, "tfjs_version": "4.22.0", "float_precision": 32,
-                         "webgl_renderer": None, "wasm_simd": True, "wasm_threads": False},
-                "webgl": {"available": False, "reason": "no GPU context", "tfjs_version": None,
-                          "float_precision": None, "webgl_renderer": None, "wasm_simd": None, "wasm_threads": None},
+                "cpu": {
+                    "available": True,
+                    "reason": None,
+                    "tfjs_version": "4.22.0",
+                    "float_precision": 32,
+                    "webgl_renderer": None,
+                    "wasm_simd": None,
+                    "wasm_threads": None,
+                },
+                "wasm": {
+                    "available": True,
+                    "reason": None,
+                    "tfjs_version": "4.22.0",
+                    "float_precision": 32,
+                    "webgl_renderer": None,
+                    "wasm_simd": True,
+                    "wasm_threads": False,
+                },
+                "webgl": {
+                    "available": False,
+                    "reason": "no GPU context",
+                    "tfjs_version": None,
+                    "float_precision": None,
+                    "webgl_renderer": None,
+                    "wasm_simd": None,
+                    "wasm_threads": None,
+                },
             },
         },
         "tolerances": copy.deepcopy(TOL),
@@ -96,7 +226,9 @@ def compat(recs=None):
 def test_validate_accepts_a_well_formed_report():
     data = compat()
     report.validate(data)
-    report.validate(json.loads(json.dumps(data)))  # as read back from disk
+    on_disk = json.loads(report.dumps(data))
+    report.validate(on_disk)
+    assert report.from_json(on_disk)["records"] == data["records"]  # typed records survive the round trip
 
 
 def _drop(path):
@@ -105,6 +237,7 @@ def _drop(path):
         for p in parents:
             d = d[p]
         del d[last]
+
     return mutate
 
 
@@ -114,6 +247,7 @@ def _set(path, value):
         for p in parents:
             d = d[p]
         d[last] = value
+
     return mutate
 
 
@@ -141,7 +275,7 @@ BROKEN = {
 @pytest.mark.parametrize("name", list(BROKEN))
 def test_validate_rejects_a_broken_report(name):
     mutate, mentioned = BROKEN[name]
-    data = compat()
+    data = report.to_json(compat())
     mutate(data)
     with pytest.raises(report.ReportError) as e:
         report.validate(data)
@@ -155,7 +289,7 @@ def test_load_names_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(report.ReportError, match=r"compat\.json: not valid JSON"):
         report.load(bad)
-    with pytest.raises(report.ReportError, match="missing.json: no such file"):
+    with pytest.raises(report.ReportError, match=r"missing\.json: no such file"):
         report.load(tmp_path / "missing.json")
 
 
@@ -180,7 +314,7 @@ def test_rollup_statuses():
 
 
 def test_rollup_certified_class_with_a_rejected_option_stays_certified():
-    recs = [record("GRU[units=3]", "cpu", max_abs=1e-7)] + [r for r in records() if r["case"].startswith("GRU")]
+    recs = [record("GRU[units=3]", "cpu", max_abs=1e-7)] + [r for r in records() if r.case.startswith("GRU")]
     layers, _ = report.rollup(recs, ["cpu"])
     assert layers["GRU"]["cpu"]["status"] == "certified"
     assert layers["GRU"]["cpu"]["reasons"] == ["reset_after=True: unsupported_value"]
@@ -203,15 +337,17 @@ def test_summary():
 
 def test_summary_line_all_backends():
     recs = [record("Dense[units=4]", b, max_abs=1e-7) for b in ("cpu", "wasm", "webgl")]
-    assert report.rollup(recs, ["cpu", "wasm", "webgl"])[1]["line"] == \
-        "Layer classes: 1 certified on cpu, wasm and webgl; 0 rejected; 0 failing"
+    assert (
+        report.rollup(recs, ["cpu", "wasm", "webgl"])[1]["line"]
+        == "Layer classes: 1 certified on cpu, wasm and webgl; 0 rejected; 0 failing"
+    )
 
 
 # --- views -----------------------------------------------------------------------------------------
 
 
 def test_markdown(tmp_path):
-    paths = report.write_reports(compat(), tmp_path)
+    paths = render.write_reports(compat(), tmp_path)
     md = paths["md"].read_text(encoding="utf-8")
     assert "**Layer classes: 2 certified on cpu and wasm; 1 rejected; 3 failing (webgl: nothing ran)**" in md
     assert "| Layer class | cpu | wasm | webgl |" in md
@@ -236,28 +372,28 @@ def test_markdown(tmp_path):
 
 def test_markdown_escapes_pipes_in_messages(tmp_path):
     recs = records()
-    recs[-2]["message"] = "a | b\nsecond line"
-    md = report.render_markdown(compat(recs))
+    recs[-2].message = "a | b\nsecond line"
+    md = render.render_markdown(compat(recs))
     assert "a \\| b second line" in md
 
 
 def test_write_reports_is_all_or_nothing(tmp_path):
-    report.write_reports(compat(), tmp_path)
+    render.write_reports(compat(), tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert sorted(before) == ["compat.html", "compat.json", "compat.md"]
     broken = compat()
-    broken["records"][0]["outcome"] = "passed"
+    broken["records"][0].outcome = "passed"
     with pytest.raises(report.ReportError):
-        report.write_reports(broken, tmp_path)
+        render.write_reports(broken, tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-    assert json.loads(before["compat.json"]) == compat()
+    assert json.loads(before["compat.json"]) == report.to_json(compat())
 
 
 def test_summary_table():
     from rich.console import Console
 
     console = Console(width=120, record=True, file=open("/dev/null", "w"))
-    console.print(report.summary_table(compat()))
+    console.print(render.summary_table(compat()))
     text = console.export_text()
     assert "Layer classes: 2 certified" in text
     assert "mismatch" in text and "converter_error" in text
@@ -274,7 +410,7 @@ def page(tmp_path_factory):
     from js_runner.browser import CHROMIUM_FLAGS, find_chromium
 
     out = tmp_path_factory.mktemp("html")
-    path = report.write_reports(compat(), out)["html"]
+    path = render.write_reports(compat(), out)["html"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_FLAGS, headless=True)
         pg = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -301,7 +437,7 @@ def test_html_is_self_contained_and_shows_every_record(page):
     assert all(url.startswith("file://") for url in page.requests), page.requests
     assert page.errors == []
     assert page.locator("#summary-line").inner_text() == compat()["summary"]["line"]
-    assert sorted(_visible_ids(page)) == sorted(r["id"] for r in records())
+    assert sorted(_visible_ids(page)) == sorted(r.id for r in records())
     assert page.locator("#matrix tbody tr").count() == len(compat()["layers"])
     assert page.locator("#matrix tbody tr", has_text="GRU").locator("td.s-rejected").count() == 2
 
@@ -310,15 +446,17 @@ def test_html_is_self_contained_and_shows_every_record(page):
 def test_html_chart_has_one_point_per_error(page):
     chart = page.locator("svg#error-chart")
     assert chart.is_visible()
-    with_error = sorted(r["id"] for r in records() if r["max_abs"] is not None)
+    with_error = sorted(r.id for r in records() if r.max_abs is not None)
     points = chart.locator("circle.pt")
     assert sorted(points.evaluate_all("ps => ps.map(p => p.dataset.id)")) == with_error
-    not_ok = sorted(r["id"] for r in records() if r["max_abs"] is not None and not r["ok"])
+    not_ok = sorted(r.id for r in records() if r.max_abs is not None and not r.ok)
     assert sorted(chart.locator("circle.pt.bad").evaluate_all("ps => ps.map(p => p.dataset.id)")) == not_ok
     assert chart.locator("line.atol").count() == 3  # one tolerance marker per backend lane
     # a larger error sits further right (log axis)
-    x = {i: float(points.nth(k).get_attribute("cx")) for k, i in
-         enumerate(points.evaluate_all("ps => ps.map(p => p.dataset.id)"))}
+    x = {
+        i: float(points.nth(k).get_attribute("cx"))
+        for k, i in enumerate(points.evaluate_all("ps => ps.map(p => p.dataset.id)"))
+    }
     assert x["LayerNormalization[epsilon=0.001]-keras3-h5-wasm"] > x["Dense[units=4]-keras3-h5-wasm"]
 
 
@@ -338,10 +476,12 @@ def test_html_text_filter(page):
 def test_html_outcome_select(page):
     _reset(page)
     page.select_option("#outcome-filter", "mismatch")
-    assert sorted(_visible_ids(page)) == ["Cropping1D[cropping=1]-keras3-h5-cpu",
-                                          "LayerNormalization[epsilon=0.001]-keras3-h5-wasm"]
+    assert sorted(_visible_ids(page)) == [
+        "Cropping1D[cropping=1]-keras3-h5-cpu",
+        "LayerNormalization[epsilon=0.001]-keras3-h5-wasm",
+    ]
     page.select_option("#outcome-filter", "!ok")
-    assert sorted(_visible_ids(page)) == sorted(r["id"] for r in records() if not r["ok"])
+    assert sorted(_visible_ids(page)) == sorted(r.id for r in records() if not r.ok)
     page.fill("#filter", "embedding")
     assert _visible_ids(page) == ["Embedding[mask_zero=True]-keras3-h5-cpu"]
     _reset(page)
@@ -353,12 +493,12 @@ def test_html_click_header_sorts(page):
     header = page.locator("#cases thead th", has_text="max_abs").first
     header.click()
     assert header.get_attribute("aria-sort") == "ascending"
-    by_error = sorted((r for r in records() if r["max_abs"] is not None), key=lambda r: r["max_abs"])
+    by_error = sorted((r for r in records() if r.max_abs is not None), key=lambda r: r.max_abs)
     ids = _visible_ids(page)
-    assert ids[:len(by_error)] == [r["id"] for r in by_error]  # records without an error go last
+    assert ids[: len(by_error)] == [r.id for r in by_error]  # records without an error go last
     header.click()
     assert header.get_attribute("aria-sort") == "descending"
-    assert _visible_ids(page)[:len(by_error)] == [r["id"] for r in reversed(by_error)]
+    assert _visible_ids(page)[: len(by_error)] == [r.id for r in reversed(by_error)]
     page.locator("#cases thead th", has_text="Record").click()
     assert _visible_ids(page) == sorted(ids, key=str.lower)
 
@@ -366,13 +506,25 @@ def test_html_click_header_sorts(page):
 def test_options_exercised_per_layer_class():
     """The report says which options each layer's single-layer cases set, and how each ended."""
     recs = [record("Conv2D[padding=same]", b, max_abs=1e-7) for b in ("cpu", "wasm")]
-    recs += [record("Conv1D[padding=causal]", b, "rejected", tier="reject", expected="reject",
-                    expected_code="unsupported_value", expected_reason="no causal") for b in ("cpu", "wasm")]
+    recs += [
+        record(
+            "Conv1D[padding=causal]",
+            b,
+            "rejected",
+            tier="reject",
+            expected="reject",
+            expected_code="unsupported_value",
+            expected_reason="no causal",
+        )
+        for b in ("cpu", "wasm")
+    ]
     recs += [record("Dense[units=3]", "cpu", "mismatch", max_abs=0.5)]
-    recs[0]["options"] = recs[1]["options"] = {"padding": "same"}
-    recs[2]["options"] = recs[3]["options"] = {"padding": "causal"}
-    recs[4]["options"] = {"units": 3}
-    rows = {r["class_name"]: r["options"] for r in report._options({"records": recs})}
-    assert rows == {"Conv2D": [{"text": "padding='same'", "status": "certified"}],
-                    "Conv1D": [{"text": "padding='causal'", "status": "rejected"}],
-                    "Dense": [{"text": "units=3", "status": "failing"}]}
+    recs[0].options = recs[1].options = {"padding": "same"}
+    recs[2].options = recs[3].options = {"padding": "causal"}
+    recs[4].options = {"units": 3}
+    rows = {r["class_name"]: r["options"] for r in render._options(recs)}
+    assert rows == {
+        "Conv2D": [{"text": "padding='same'", "status": "certified"}],
+        "Conv1D": [{"text": "padding='causal'", "status": "rejected"}],
+        "Dense": [{"text": "units=3", "status": "failing"}],
+    }

@@ -6,6 +6,7 @@ functions) so a case reads as data and its builder prints readably. The harness 
 a builder; `nontrivial_weights` then replaces the weights Keras initialises to constants (biases, batch-norm
 statistics, PReLU alphas) with seeded random values, so a check on them means something.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,7 @@ class App:
 
     def __call__(self, k):
         build = getattr(k.applications, self.cls)
-        model = build(weights=None, input_shape=self.input_shape, classes=self.classes,
-                      classifier_activation=None)
+        model = build(weights=None, input_shape=self.input_shape, classes=self.classes, classifier_activation=None)
         return nontrivial_weights(model)
 
 
@@ -116,11 +116,14 @@ _CUSTOM: dict[str, Any] = {}
 def custom_layer_class(k):
     """A registered subclass (`tfjs_certify>Scale`) of the flavour's Layer: TF.js cannot run its Python call."""
     if k.__name__ not in _CUSTOM:
-        register = k.saving.register_keras_serializable if hasattr(k, "saving") and hasattr(
-            k.saving, "register_keras_serializable") else k.utils.register_keras_serializable
+        register = (
+            k.saving.register_keras_serializable
+            if hasattr(k, "saving") and hasattr(k.saving, "register_keras_serializable")
+            else k.utils.register_keras_serializable
+        )
 
         @register(package="tfjs_certify")
-        class Scale(k.layers.Layer):
+        class Scale(k.layers.Layer):  # type: ignore[name-defined]
             """Multiplies by a learned scalar."""
 
             def build(self, input_shape):
@@ -134,6 +137,7 @@ def custom_layer_class(k):
 
 
 # --- tier 2: graphs -------------------------------------------------------------------------------------
+
 
 def multi_io(k):
     """Two inputs, two outputs: a dense branch and a conv branch meeting in a Concatenate."""
@@ -166,8 +170,14 @@ def shared_layer_chain(k):
 
 def nested_sequential(k):
     """A Sequential model used as a layer inside a functional model."""
-    inner = k.Sequential([k.Input((6,)), k.layers.Dense(5, activation="relu", name="inner_dense1"),
-                          k.layers.Dense(3, name="inner_dense2")], name="inner_seq")
+    inner = k.Sequential(
+        [
+            k.Input((6,)),
+            k.layers.Dense(5, activation="relu", name="inner_dense1"),
+            k.layers.Dense(3, name="inner_dense2"),
+        ],
+        name="inner_seq",
+    )
     inp = k.Input((6,), name="input")
     x = k.layers.Dense(6, activation="tanh", name="pre")(inp)
     out = k.layers.Dense(2, name="post")(inner(x))
@@ -202,8 +212,11 @@ def residual_block(k):
         y = k.layers.Activation("relu", name=f"b{i}_relu1")(y)
         y = k.layers.Conv2D(filters, 3, padding="same", name=f"b{i}_conv2")(y)
         y = k.layers.BatchNormalization(name=f"b{i}_bn2")(y)
-        shortcut = x if stride == 1 and filters == x.shape[-1] else k.layers.Conv2D(
-            filters, 1, strides=stride, name=f"b{i}_proj")(x)
+        shortcut = (
+            x
+            if stride == 1 and filters == x.shape[-1]
+            else k.layers.Conv2D(filters, 1, strides=stride, name=f"b{i}_proj")(x)
+        )
         x = k.layers.ReLU(name=f"b{i}_out")(k.layers.Add(name=f"b{i}_add")([y, shortcut]))
     out = k.layers.Dense(3, name="head")(k.layers.GlobalAveragePooling2D(name="gap")(x))
     return nontrivial_weights(k.Model(inp, out, name="resnet_blocks"))
@@ -211,6 +224,7 @@ def residual_block(k):
 
 def embedding_mask(rnn: str):
     """Embedding(mask_zero=True) -> `rnn`: token 0 is padding, the mask must reach the RNN."""
+
     def build(k):
         inp = k.Input((7,), dtype="int32", name="tokens")
         x = k.layers.Embedding(12, 4, mask_zero=True, name="embedding")(inp)
@@ -218,6 +232,7 @@ def embedding_mask(rnn: str):
         x = getattr(k.layers, rnn)(5, name=snake(rnn), **kwargs)(x)
         out = k.layers.Dense(2, name="head")(x)
         return nontrivial_weights(k.Model(inp, out, name=f"embedding_mask_{snake(rnn)}"))
+
     build.__name__ = f"embedding_mask_{snake(rnn)}"
     return build
 
@@ -282,26 +297,40 @@ def conv_autoencoder(k):
 
 def sequential_with_input(k):
     """A plain Sequential model starting with an explicit Input."""
-    model = k.Sequential([k.Input((8, 8, 1)), k.layers.Conv2D(4, 3, activation="relu", name="conv"),
-                          k.layers.MaxPooling2D(name="pool"), k.layers.Flatten(name="flatten"),
-                          k.layers.Dropout(0.3, name="dropout"), k.layers.Dense(3, activation="softmax",
-                                                                                name="dense")], name="seq")
+    model = k.Sequential(
+        [
+            k.Input((8, 8, 1)),
+            k.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            k.layers.MaxPooling2D(name="pool"),
+            k.layers.Flatten(name="flatten"),
+            k.layers.Dropout(0.3, name="dropout"),
+            k.layers.Dense(3, activation="softmax", name="dense"),
+        ],
+        name="seq",
+    )
     return nontrivial_weights(model)
 
 
 def sequential_built(k):
     """A Sequential model without an Input, built afterwards with `model.build(input_shape)`."""
-    model = k.Sequential([k.layers.Dense(6, activation="relu", name="dense1"),
-                          k.layers.BatchNormalization(name="bn"),
-                          k.layers.Dense(2, name="dense2")], name="seq_built")
+    model = k.Sequential(
+        [
+            k.layers.Dense(6, activation="relu", name="dense1"),
+            k.layers.BatchNormalization(name="bn"),
+            k.layers.Dense(2, name="dense2"),
+        ],
+        name="seq_built",
+    )
     model.build((None, 5))
     return nontrivial_weights(model)
 
 
 def sequential_input_shape(k):
     """A Sequential model whose first layer carries `input_shape=` (the Keras 2 idiom)."""
-    model = k.Sequential([k.layers.Dense(4, activation="tanh", input_shape=(5,), name="dense1"),
-                          k.layers.Dense(2, name="dense2")], name="seq_input_shape")
+    model = k.Sequential(
+        [k.layers.Dense(4, activation="tanh", input_shape=(5,), name="dense1"), k.layers.Dense(2, name="dense2")],
+        name="seq_input_shape",
+    )
     return nontrivial_weights(model)
 
 
@@ -337,6 +366,7 @@ def squeeze_excite(k):
 
 
 # --- rejects that need more than a Spec -------------------------------------------------------------------
+
 
 def lambda_layer(k):
     """A Lambda: its Python function cannot run in TF.js."""

@@ -1,9 +1,12 @@
 """Seeded model inputs: batch >= 2, integers in range, floats kept away from activation kinks."""
+
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 
-from harness.case import InputSpec
+from harness.suite.case import InputSpec
 
 
 def generate(spec: InputSpec, batch: int, rng: np.random.Generator) -> np.ndarray:
@@ -23,10 +26,11 @@ def specs_from_model(model) -> tuple[InputSpec, ...]:
     for tensor in model.inputs:
         dims = tuple(tensor.shape)[1:]
         if any(d is None for d in dims):
-            raise ValueError(f"input {getattr(tensor, 'name', '?')} has an unknown dimension {dims}; "
-                             f"declare the case's inputs")
+            raise ValueError(
+                f"input {getattr(tensor, 'name', '?')} has an unknown dimension {dims}; declare the case's inputs"
+            )
         dtype = str(getattr(tensor, "dtype", "float32"))
-        kind = "int" if "int" in dtype else "bool" if "bool" in dtype else "float"
+        kind: Literal["float", "int", "bool"] = "int" if "int" in dtype else "bool" if "bool" in dtype else "float"
         specs.append(InputSpec(shape=tuple(int(d) for d in dims), kind=kind))
     return tuple(specs)
 

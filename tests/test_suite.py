@@ -1,4 +1,5 @@
 """The reference suite validates, covers every TF.js layer class, and every builder runs in Keras."""
+
 from __future__ import annotations
 
 import re
@@ -6,29 +7,102 @@ import re
 import numpy as np
 import pytest
 
-from harness.case import TIERS
-from harness.catalogue import CASES, NAME_RE, case_name, validate
+from harness.suite import CASES, validate
+from harness.suite.declare import NAME_RE, case_name
+from harness.vocabulary import TIERS
 
 # Every layer class tfjs-layers 4.22 registers and exports (`static className` in its dist, minus
 # abstract bases and InputLayer), containers included.
 TFJS_LAYER_CLASSES = (
-    "Activation", "Add", "AlphaDropout", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-    "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv2D",
-    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "ConvLSTM2D", "Cropping2D", "Dense", "DepthwiseConv2D",
-    "Dot", "Dropout", "ELU", "Embedding", "Flatten", "GRU", "GRUCell", "GaussianDropout", "GaussianNoise",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LSTM",
-    "LSTMCell", "LayerNormalization", "LeakyReLU", "Masking", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
-    "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RNN", "RandomWidth", "ReLU", "RepeatVector",
-    "Rescaling", "Reshape", "Resizing", "SeparableConv2D", "SimpleRNN", "SimpleRNNCell", "Softmax",
-    "SpatialDropout1D", "StackedRNNCells", "ThresholdedReLU", "TimeDistributed", "UpSampling2D",
-    "ZeroPadding2D", "Sequential", "Functional",
+    "Activation",
+    "Add",
+    "AlphaDropout",
+    "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "BatchNormalization",
+    "Bidirectional",
+    "CategoryEncoding",
+    "CenterCrop",
+    "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Conv3D",
+    "Conv3DTranspose",
+    "ConvLSTM2D",
+    "Cropping2D",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dot",
+    "Dropout",
+    "ELU",
+    "Embedding",
+    "Flatten",
+    "GRU",
+    "GRUCell",
+    "GaussianDropout",
+    "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "LSTM",
+    "LSTMCell",
+    "LayerNormalization",
+    "LeakyReLU",
+    "Masking",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "PReLU",
+    "Permute",
+    "RNN",
+    "RandomWidth",
+    "ReLU",
+    "RepeatVector",
+    "Rescaling",
+    "Reshape",
+    "Resizing",
+    "SeparableConv2D",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "Softmax",
+    "SpatialDropout1D",
+    "StackedRNNCells",
+    "ThresholdedReLU",
+    "TimeDistributed",
+    "UpSampling2D",
+    "ZeroPadding2D",
+    "Sequential",
+    "Functional",
 )
 # Registered, but computing differently from Keras whatever the config: certified as refusals.
 TFJS_DIVERGENT_CLASSES = ("Resizing", "RandomWidth")
 
 # Every activation TF.js has (Keras 3 spells swish `silu`).
-TFJS_ACTIVATIONS = ("elu", "selu", "relu", "relu6", "linear", "sigmoid", "hard_sigmoid", "softplus",
-                    "softsign", "tanh", "softmax", "log_softmax", "gelu", "mish", "swish", "silu")
+TFJS_ACTIVATIONS = (
+    "elu",
+    "selu",
+    "relu",
+    "relu6",
+    "linear",
+    "sigmoid",
+    "hard_sigmoid",
+    "softplus",
+    "softsign",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "gelu",
+    "mish",
+    "swish",
+    "silu",
+)
 
 
 def test_names_are_unique_readable_ids():
@@ -49,7 +123,7 @@ def test_case_name_lists_options():
 
 
 def test_every_tier_is_present():
-    assert {c.tier for c in CASES} == set(TIERS)
+    assert {c.tier for c in CASES} == set(TIERS) - {"user"}
 
 
 def test_every_tfjs_layer_class_is_certified():
@@ -60,8 +134,11 @@ def test_every_tfjs_layer_class_is_certified():
 
 
 def test_every_tfjs_activation_is_certified():
-    covered = {c.options.get("activation") for c in CASES
-               if c.layer_classes == ("Activation",) and c.expect.outcome != "reject"}
+    covered = {
+        c.options.get("activation")
+        for c in CASES
+        if c.layer_classes == ("Activation",) and c.expect.outcome != "reject"
+    }
     assert sorted(set(TFJS_ACTIVATIONS) - covered) == []
 
 
@@ -81,16 +158,20 @@ def test_apps_are_slow_and_the_rest_are_not():
 
 # --- builders run in Keras (slow: imports TensorFlow) -------------------------------------------------------
 
+
 def _make_inputs(case, model, seed):
-    from harness.inputs import make_inputs, specs_from_model
+    from harness.suite.inputs import make_inputs, specs_from_model
+
     return make_inputs(case.inputs or specs_from_model(model), case.batch, seed)
 
 
 def _keras(flavour):
     if flavour == "keras3":
         import keras
+
         return keras
     import tf_keras
+
     return tf_keras
 
 
@@ -119,17 +200,23 @@ def test_app_builder_runs(case, flavour):
     _build_and_predict(case, flavour)
 
 
-CHANNELS_FIRST = [c for c in CASES if c.options.get("data_format") == "channels_first"
-                  and set(c.flavours) == {"keras3", "tf_keras"} and c.tier == "layer"]
+CHANNELS_FIRST = [
+    c
+    for c in CASES
+    if c.options.get("data_format") == "channels_first"
+    and set(c.flavours) == {"keras3", "tf_keras"}
+    and c.tier == "layer"
+]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CHANNELS_FIRST, ids=lambda c: c.name)
 def test_keras3_channels_first_reference_agrees_with_tf_keras(case):
-    """Keras 3.15 adds some channels_first biases on the wrong axis (see the catalogue): a reference is
+    """Keras 3.15 adds some channels_first biases on the wrong axis (see harness/suite/layers.py): a reference is
     only kept where Keras 3, given tf_keras's weights, computes what tf_keras computes."""
     import keras
     import tf_keras
+
     keras.utils.set_random_seed(0)
     tf_keras.utils.set_random_seed(0)
     k3, k2 = case.build(keras), case.build(tf_keras)
@@ -140,6 +227,8 @@ def test_keras3_channels_first_reference_agrees_with_tf_keras(case):
 
 def test_channels_first_cases_are_certified_from_both_flavours():
     assert len(CHANNELS_FIRST) >= 12
-    assert {c.name for c in CHANNELS_FIRST} >= {"Conv2D[data_format=channels_first]",
-                                                "Conv3D[data_format=channels_first]",
-                                                "SeparableConv2D[data_format=channels_first]"}
+    assert {c.name for c in CHANNELS_FIRST} >= {
+        "Conv2D[data_format=channels_first]",
+        "Conv3D[data_format=channels_first]",
+        "SeparableConv2D[data_format=channels_first]",
+    }

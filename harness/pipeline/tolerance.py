@@ -10,6 +10,7 @@ An element matches when |tfjs - keras| <= atol + rtol * |keras| (numpy.isclose's
 - webgl at 16-bit float precision (a device without float32 textures): 1e-1 / 1e-1, as TF.js's own
   tests loosen it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,14 +27,15 @@ class Tolerance:
 POLICY = {
     "cpu": Tolerance(1e-4, 1e-3, "float32 on the CPU, like Keras: summation order and libm differences"),
     "wasm": Tolerance(1e-4, 1e-3, "float32 in WebAssembly (XNNPACK): summation order and libm differences"),
-    "webgl": Tolerance(1e-3, 1e-3, "float32 textures with GPU-style transcendental approximations "
-                                   "(TF.js's own float32 test tolerance)"),
+    "webgl": Tolerance(
+        1e-3, 1e-3, "float32 textures with GPU-style transcendental approximations (TF.js's own float32 test tolerance)"
+    ),
 }
 WEBGL_16BIT = Tolerance(1e-1, 1e-1, "16-bit float textures (TF.js's own tests loosen to 1e-1)")
 
 
 def for_backend(backend: str, float_precision: int | None = None, override=None) -> Tolerance:
-    """The tolerance a case is held to on `backend`; an override (harness.case.Tolerance) wins only
+    """The tolerance a case is held to on `backend`; an override (suite.case.ToleranceOverride) wins only
     where it is looser, and carries its reason into the record."""
     base = POLICY[backend]
     if backend == "webgl" and float_precision == 16:

@@ -1,27 +1,24 @@
-"""A certification case, declared as data.
+"""A certification case, declared as data, and its expansion into variants.
 
 One `Case` names a Keras model (a builder), how to feed it, which Keras flavours and file formats to
-certify it from, the tolerance it is held to and the outcome we expect. `harness/catalogue.py` declares
-the reference suite as a list of these; `tests/` turns each into pytest cases.
+certify it from, the tolerance it is held to and the outcome we expect. The tier modules of this package
+declare the reference suite as lists of these; a user's model file is a Case too (`harness.pipeline.user`).
+`Case.variants()` is the one expansion into (flavour, format) variants that pytest, `certify` and the
+report all use.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
-FLAVOURS = ("keras3", "tf_keras")
-# Keras 3 models are certified from a `.h5`, a `.keras` and the in-memory API (`save_keras_model`);
-# tf_keras models from a `.h5` (what the official converter reads).
-FORMATS = {"keras3": ("h5", "keras", "api"), "tf_keras": ("h5",)}
-TIERS = ("layer", "graph", "app", "reject")
-OUTCOMES = ("pass", "reject", "xfail")
-# What a known failure may be declared to fail with (record outcomes): anything else fails the case.
-FAILURES = ("mismatch", "load_error")
+from harness.vocabulary import EXPECTATIONS, FAILURES, FLAVOURS, FORMATS, TIERS, record_id, variant_id
 
 
 @dataclasses.dataclass(frozen=True)
-class Tolerance:
-    """An override of the per-backend tolerance policy (harness/tolerance.py); always with a reason."""
+class ToleranceOverride:
+    """A looser tolerance than the per-backend policy (harness/pipeline/tolerance.py); always with a reason."""
 
     atol: float
     rtol: float
@@ -49,7 +46,7 @@ class Expect:
     fails_with: str | None = None
 
     def __post_init__(self):
-        if self.outcome not in OUTCOMES:
+        if self.outcome not in EXPECTATIONS:
             raise ValueError(f"unknown expected outcome {self.outcome!r}")
         if self.outcome != "pass" and not self.reason:
             raise ValueError(f"expected outcome {self.outcome!r} needs a reason")
@@ -60,7 +57,7 @@ class Expect:
         if self.fails_with is not None and self.fails_with not in FAILURES:
             raise ValueError(f"fails_with must be one of {FAILURES}, not {self.fails_with!r}")
 
-    def for_backend(self, backend: str) -> "Expect":
+    def for_backend(self, backend: str) -> Expect:
         if self.outcome == "xfail" and self.backends and backend not in self.backends:
             return PASS
         return self
@@ -99,26 +96,27 @@ class Omission:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One model of the reference suite.
+    """One model to certify.
 
     `build(k)` gets the Keras module of the flavour (`keras` or `tf_keras`) and returns a built model;
     builders must be deterministic: the harness seeds Keras before calling them. `inputs` None means
     float inputs shaped like the model's inputs. Every flavour left out of `flavours` is listed in
-    `omitted` with its reason.
+    `omitted` with its reason. `formats` narrows the flavour's formats (a user's file has one).
     """
 
     name: str
-    tier: Literal["layer", "graph", "app", "reject"]
+    tier: Literal["layer", "graph", "app", "reject", "user"]
     build: Callable[[Any], Any]
     layer_classes: tuple[str, ...]
     options: dict = dataclasses.field(default_factory=dict)
     inputs: tuple[InputSpec, ...] | None = None
     flavours: tuple[str, ...] = FLAVOURS
     batch: int = 2
-    tolerance: Tolerance | None = None
+    tolerance: ToleranceOverride | None = None
     expect: Expect = PASS
     slow: bool = False
     omitted: tuple[Omission, ...] = ()
+    formats: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -130,10 +128,53 @@ class Case:
         if (self.tier == "reject") != (self.expect.outcome == "reject"):
             raise ValueError(f"{self.name}: tier 'reject' and expected outcome 'reject' go together")
         left_out = set(FLAVOURS) - set(self.flavours)
-        if {o.flavour for o in self.omitted} != left_out:
-            raise ValueError(f"{self.name}: flavours left out ({', '.join(sorted(left_out)) or 'none'}) "
-                             f"must each be listed in `omitted` with a reason")
+        if self.tier != "user" and {o.flavour for o in self.omitted} != left_out:
+            raise ValueError(
+                f"{self.name}: flavours left out ({', '.join(sorted(left_out)) or 'none'}) "
+                f"must each be listed in `omitted` with a reason"
+            )
+        if self.formats is not None and not all(f in FORMATS[fl] for fl in self.flavours for f in self.formats):
+            raise ValueError(f"{self.name}: formats {self.formats} are not formats of {self.flavours}")
 
-    def variants(self):
-        """(flavour, format) pairs this case is certified from."""
-        return [(fl, fm) for fl in self.flavours for fm in FORMATS[fl]]
+    def variants(self) -> list[Variant]:
+        """The (flavour, format) variants this case is certified from."""
+        return [
+            Variant(self, fl, fm)
+            for fl in self.flavours
+            for fm in FORMATS[fl]
+            if self.formats is None or fm in self.formats
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A case from one Keras flavour, in one format: what one conversion certifies on every backend."""
+
+    case: Case
+    flavour: str
+    format: str
+
+    @property
+    def id(self) -> str:
+        return variant_id(self.case.name, self.flavour, self.format)
+
+    def record_id(self, backend: str) -> str:
+        return record_id(self.case.name, self.flavour, self.format, backend)
+
+
+def expand(cases, backends) -> list[tuple[Variant, str]]:
+    """Every (variant, backend) certifying `cases` on `backends` produces: one record each."""
+    return [(v, b) for case in cases for v in case.variants() for b in backends]
+
+
+def certification_params(cases, backends) -> list[tuple[str, Variant, str | None]]:
+    """(test id, variant, backend or None) for each certification test: one per backend, except an
+    expected rejection, checked once per variant (the converter alone decides, for every backend)."""
+    out: list[tuple[str, Variant, str | None]] = []
+    for case in cases:
+        for v in case.variants():
+            if case.tier == "reject":
+                out.append((v.id, v, None))
+            else:
+                out += [(v.record_id(b), v, b) for b in backends]
+    return out

@@ -1,0 +1,213 @@
+"""Certifying one variant: Keras file -> converter -> artifact -> runner -> outputs -> comparison -> records.
+
+`certify_variant` produces the records of one case x flavour x format on every backend; pytest
+(tests/test_certify.py) and `tfjs-certify certify` (harness.pipeline.run) both call it. It never raises:
+a failure anywhere becomes the outcome of the records it touched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness.pipeline import compare as cmp
+from harness.pipeline import reference, tolerance
+from harness.pipeline.convert import Converted, convert_variant
+from harness.results.record import AppliedTolerance, Divergence, Record, Step, Timings, worst_error
+from harness.suite.case import Variant
+
+
+def is_ok(outcome: str, expect, codes: list[str]) -> bool:
+    """The one rule, for pytest, `certify` and the gate: did the record meet its expectation?"""
+    if expect.outcome == "pass":
+        return outcome == "pass"
+    if expect.outcome == "reject":
+        return outcome == "rejected" and expect.code in codes
+    return outcome == expect.fails_with  # a known failure fails exactly as declared; a pass is not ok
+
+
+def make_record(
+    variant: Variant,
+    backend: str,
+    converted: Converted,
+    tol,
+    *,
+    outcome: str | None = None,
+    message: str | None = None,
+    metrics=(),
+    divergence: Divergence | None = None,
+    timings: dict | None = None,
+) -> Record:
+    """A record: what the converter said, and (when it converted) what the backend run gave."""
+    case = variant.case
+    expect = case.expect.for_backend(backend)
+    outcome = outcome or converted.status
+    return Record(
+        id=variant.record_id(backend),
+        case=case.name,
+        tier=case.tier,
+        layer_classes=list(case.layer_classes),
+        options=reference.jsonable(dict(case.options)),
+        flavour=variant.flavour,
+        format=variant.format,
+        backend=backend,
+        expected=expect.outcome,
+        expected_reason=expect.reason or None,
+        expected_code=expect.code,
+        expected_failure=expect.fails_with,
+        outcome=outcome,
+        ok=is_ok(outcome, expect, [i.code for i in converted.issues]),
+        message=message or converted.message or None,
+        reason_codes=list(converted.issues),
+        metrics=list(metrics),
+        max_abs=worst_error(list(metrics)) if metrics else None,
+        tolerance=AppliedTolerance(tol.atol, tol.rtol, tol.reason),
+        first_divergence=divergence,
+        timings_ms=Timings(convert=converted.convert_ms, **(timings or {})),
+        sizes=converted.sizes,
+    )
+
+
+def failed_record(variant: Variant, backend: str, outcome: str, message: str) -> Record:
+    """The record of a variant that never got as far as a comparison (`error`, `missing`...)."""
+    tol = tolerance.for_backend(backend, None, variant.case.tolerance)
+    return make_record(variant, backend, Converted(outcome, message=message), tol)
+
+
+def first_divergence(session, handle, prepared, tol) -> Divergence | None:
+    """The first layer, in topological order, whose TF.js output leaves tolerance."""
+    try:
+        model = prepared.load_model()
+        layers = reference.layer_outputs(model, prepared.inputs, prepared.flavour)
+        names = [name for name, _, _ in layers if name in handle.layers]
+        got = session.layer_outputs(handle, prepared.inputs, names) if names else {}
+    except Exception as e:  # localisation is best effort; the mismatch itself stands
+        return Divergence("?", None, None, note=f"could not localise: {reference.one_line(e)}")
+    preceding: list[Step] = []
+    for name, cls, ref_outs in layers:
+        if name not in got:
+            continue
+        ok, metrics, _ = cmp.compare_outputs([name] * len(ref_outs), ref_outs, got[name], tol)
+        worst = worst_error(metrics)
+        if not ok:
+            return Divergence(
+                name, cls, worst, max((m.max_rel or 0.0) for m in metrics) if metrics else None, preceding[-5:]
+            )
+        preceding.append(Step(name, cls, worst))
+    return None
+
+
+def run_backend(
+    session, variant: Variant, backend: str, converted: Converted, prepared, tol, *, timings: bool
+) -> Record:
+    """Load and run one artifact on one backend, and compare its outputs with Keras's."""
+    from js_runner import RunnerError
+
+    info = session.backends.get(backend)
+    if info is None or not info.available:
+        return make_record(
+            variant,
+            backend,
+            converted,
+            tol,
+            outcome="unavailable",
+            message=(f"backend {backend} unavailable: {getattr(info, 'reason', None) or 'not started'}"),
+        )
+    times: dict = {}
+    handle = None
+    try:
+        handle = session.load(converted.artifact, backend)
+        times["load"] = handle.load_ms
+        start = time.perf_counter()
+        outs = session.predict(handle, prepared.inputs)
+        times["first_predict"] = (time.perf_counter() - start) * 1000
+        if timings:
+            times["predict_median"] = session.time_predict(handle, prepared.inputs, k=5)["predict_median_ms"]
+        ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
+        divergence = None if ok else first_divergence(session, handle, prepared, tol)
+        return make_record(
+            variant,
+            backend,
+            converted,
+            tol,
+            outcome="pass" if ok else "mismatch",
+            message=message,
+            metrics=metrics,
+            divergence=divergence,
+            timings=times,
+        )
+    except RunnerError as e:
+        # TF.js could not load the model, or built it but cannot run it; anything later is an error.
+        outcome = "load_error" if handle is None or e.stage == "predict" else "error"
+        return make_record(variant, backend, converted, tol, outcome=outcome, message=str(e)[:500], timings=times)
+    finally:
+        if handle is not None:
+            try:
+                session.dispose(handle)
+            except Exception:
+                pass
+
+
+def keep_artifacts(variant: Variant, prepared, converted: Converted, record: Record, artifacts: Path) -> Path:
+    """A failing case keeps its model file, converted directory, inputs and both outputs."""
+    dest = Path(artifacts) / reference._safe(variant.id)
+    dest.mkdir(parents=True, exist_ok=True)
+    src = prepared.files.get(variant.format)
+    if src is not None and src.is_file():
+        shutil.copy2(src, dest / src.name)
+    if converted.artifact is not None and converted.artifact.exists():
+        shutil.copytree(converted.artifact, dest / "tfjs", dirs_exist_ok=True)
+    if prepared.inputs:
+        np.savez(dest / "inputs.npz", *prepared.inputs)
+        np.savez(dest / "keras_outputs.npz", *prepared.reference)
+    (dest / f"record-{record.backend}.json").write_text(json.dumps(record.to_json(), indent=1))
+    return dest
+
+
+def certify_prepared(session, variant: Variant, prepared, backends, workdir: Path, artifacts: Path) -> list[Record]:
+    """The records of a variant whose Keras side is `prepared`."""
+    case = variant.case
+    converted = convert_variant(prepared, variant.format, workdir)
+    records = []
+    for backend in backends:
+        info = session.backends.get(backend) if session is not None else None
+        tol = tolerance.for_backend(backend, getattr(info, "float_precision", None), case.tolerance)
+        if converted.status == "ok" and case.expect.outcome != "reject":
+            record = run_backend(
+                session, variant, backend, converted, prepared, tol, timings=case.tier in ("app", "user")
+            )
+        elif converted.status == "ok":  # an expected rejection that the converter let through
+            record = make_record(
+                variant,
+                backend,
+                converted,
+                tol,
+                outcome="error",
+                message=(
+                    f"the converter accepted a model it must refuse (expected {case.expect.code}: {case.expect.reason})"
+                ),
+            )
+        else:
+            record = make_record(variant, backend, converted, tol)
+        if not record.ok and record.outcome != "unavailable":
+            try:
+                keep_artifacts(variant, prepared, converted, record, artifacts)
+            except OSError as e:  # the verdict stands without its artifacts
+                record.message = f"{record.message or ''} (artifacts not kept: {e})".strip()
+        records.append(record)
+    return records
+
+
+def certify_variant(session, variant: Variant, backends, workdir: Path, artifacts: Path) -> list[Record]:
+    """Every record of one case x flavour x format. Never raises: a failure anywhere in the pipeline
+    becomes the outcome of the records it touched (`error`, with the exception on one line)."""
+    try:
+        prepared = reference.prepare(variant.case, variant.flavour)
+        return certify_prepared(session, variant, prepared, backends, workdir, artifacts)
+    except Exception as e:
+        message = f"the harness failed on this variant: {reference.one_line(e)}"
+        return [failed_record(variant, b, "error", message) for b in backends]

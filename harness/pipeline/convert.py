@@ -1,0 +1,58 @@
+"""Running our converter on a prepared model: the artifact, or why there is none."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from harness.pipeline import reference
+from harness.results.record import ReasonCode, Sizes
+
+
+@dataclasses.dataclass
+class Converted:
+    """The converter's result for one variant."""
+
+    status: str  # "ok", or the outcome every record of the variant then has: rejected, converter_error...
+    artifact: Path | None = None
+    message: str | None = None
+    issues: list[ReasonCode] = dataclasses.field(default_factory=list)
+    convert_ms: float | None = None
+    sizes: Sizes = dataclasses.field(default_factory=Sizes)
+
+
+def artifact_sizes(directory: Path) -> Sizes:
+    model_json = directory / "model.json"
+    shards = sorted(directory.glob("*.bin"))
+    return Sizes(
+        model_json.stat().st_size if model_json.exists() else None, sum(p.stat().st_size for p in shards), len(shards)
+    )
+
+
+def convert_variant(prepared: reference.Prepared, fmt: str, workdir: Path) -> Converted:
+    """Run our converter on the prepared model file (the API format was converted when prepared)."""
+    from converter import ConversionError, UnsupportedModelError, convert
+
+    if prepared.error:
+        return Converted("reference_error", message=prepared.error)
+    if fmt == "api":
+        api = prepared.files["api"]
+        if (api / "error.json").exists():
+            err = json.loads((api / "error.json").read_text())
+            return Converted(err["kind"], message=err["message"], issues=[ReasonCode(**i) for i in err["issues"]])
+        return Converted("ok", artifact=api, sizes=artifact_sizes(api))
+    out = workdir / f"{reference._safe(prepared.case)}-{prepared.flavour}-{fmt}"
+    start = time.perf_counter()
+    try:
+        convert(prepared.files[fmt], out, overwrite=True)
+    except UnsupportedModelError as e:
+        return Converted(
+            "rejected", message=str(e), issues=[ReasonCode(**reference.jsonable_issue(i)) for i in e.issues]
+        )
+    except ConversionError as e:
+        return Converted("converter_error", message=str(e))
+    except Exception as e:  # a converter crash is a converter error, with its type
+        return Converted("converter_error", message=reference.one_line(e, 500))
+    return Converted("ok", artifact=out, convert_ms=(time.perf_counter() - start) * 1000, sizes=artifact_sizes(out))

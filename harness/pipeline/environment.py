@@ -1,0 +1,74 @@
+"""What a run ran on: Python, Keras, TensorFlow and its oneDNN set-up, TF.js, Chromium and each backend."""
+
+from __future__ import annotations
+
+import functools
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+
+@functools.cache
+def _v(package: str):
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def environment(session) -> dict:
+    """compat.json's `environment` as this process sees it (`session`: its browser, or None)."""
+    from harness import tf_policy
+
+    backends = {}
+    for name, info in session.backends.items() if session is not None else []:
+        backends[name] = {
+            "available": info.available,
+            "reason": info.reason,
+            "tfjs_version": info.tfjs_version,
+            "float_precision": info.float_precision,
+            "webgl_renderer": info.webgl_renderer,
+            "wasm_simd": info.wasm_simd,
+            "wasm_threads": info.wasm_threads,
+        }
+    tfjs = next((b["tfjs_version"] for b in backends.values() if b["tfjs_version"]), None)
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "keras": _v("keras"),
+        "tf_keras": _v("tf-keras"),
+        "tensorflow": _v("tensorflow"),
+        "onednn": tf_policy.facts(),
+        "tfjs": tfjs or _package_tfjs(),
+        "chromium": getattr(session, "browser_version", None),
+        "playwright": _v("playwright"),
+        "backends": backends,
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _package_tfjs() -> str:
+    """The TF.js version js_runner pins, for a run that started no browser."""
+    import json
+    from pathlib import Path
+
+    import js_runner
+
+    package = Path(js_runner.__file__).parent / "package.json"
+    return json.loads(package.read_text())["dependencies"]["@tensorflow/tfjs"]
+
+
+def merge_environments(envs) -> dict:
+    """One environment from several processes' (workers): the first with backends; oneDNN as TensorFlow
+    ran in the processes that imported it (any process without it shows as off)."""
+    envs = [e for e in envs if e]
+    if not envs:
+        return environment(None)
+    env = dict(next((e for e in envs if e.get("backends")), envs[0]))
+    ran = [e["onednn"] for e in envs if (e.get("onednn") or {}).get("enabled") is not None]
+    if ran:
+        env["onednn"] = {
+            **ran[0],
+            "enabled": all(o["enabled"] for o in ran),
+            "set_too_late": any(o["set_too_late"] for o in ran),
+        }
+    return env

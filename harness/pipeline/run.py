@@ -1,0 +1,228 @@
+"""`tfjs-certify certify`: the reference suite or a user's own model files, with progress and a summary.
+
+The same pipeline as pytest, run outside pytest: optionally in parallel worker processes (one browser
+each), then `results.finish` writes the reports and runs the gate. One variant or one model file never
+stops the run: whatever fails becomes the outcome of its records, and a variant a dead worker never
+certified becomes a `missing` record.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fnmatch
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.pipeline import certify, reference, user
+from harness.pipeline.environment import environment, merge_environments
+from harness.results.record import Record
+from harness.suite.case import Variant
+from harness.vocabulary import BACKENDS
+
+TIMEOUT_S = 120.0
+
+
+def select_variants(cases, select: str | None) -> list[Variant]:
+    return [v for case in cases for v in case.variants() if not select or matches(select, v.id)]
+
+
+def matches(expr: str, ident: str) -> bool:
+    """`-k`: a substring, or a glob with `*`; `a or b` and `not a` as in pytest's simplest forms."""
+    expr = expr.strip()
+    if " or " in expr:
+        return any(matches(e, ident) for e in expr.split(" or "))
+    if expr.startswith("not "):
+        return not matches(expr[4:], ident)
+    return fnmatch.fnmatchcase(ident, expr) if "*" in expr else expr in ident
+
+
+def quiet():
+    """Keras and TensorFlow chatter (retracing, input-structure warnings) is not the user's business."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def certify_variants(
+    session, variants, backends, workdir: Path, artifacts: Path, progress=None, task=None
+) -> list[Record]:
+    """Certify suite variants with one browser (expected rejections need none)."""
+    records = []
+    for v in variants:
+        if progress is not None:
+            progress.update(task, description=v.id[:60])
+        records += certify.certify_variant(
+            session if v.case.tier != "reject" else None, v, backends, workdir, artifacts
+        )
+        if progress is not None:
+            progress.advance(task)
+    return records
+
+
+# --- worker processes (-j N) -------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _start_worker(backends, artifacts, cache):
+    """A worker process's own browser, reused by every chunk it certifies."""
+    import atexit
+
+    from js_runner import BrowserSession
+
+    quiet()
+    reference.set_cache_dir(cache)
+    session = BrowserSession(backends=tuple(backends), timeout_s=TIMEOUT_S)
+    atexit.register(session.close)
+    _WORKER.update(
+        session=session,
+        backends=backends,
+        artifacts=Path(artifacts),
+        tmp=tempfile.TemporaryDirectory(prefix="tfjs-certify-"),
+    )
+
+
+def _work(ids) -> tuple[list[dict], dict]:
+    """Certify some suite variants, given by id, in a worker process."""
+    from harness.suite import CASES
+
+    by_id = {v.id: v for c in CASES for v in c.variants()}
+    session = _WORKER["session"]
+    records = certify_variants(
+        session, [by_id[i] for i in ids], _WORKER["backends"], Path(_WORKER["tmp"].name), _WORKER["artifacts"]
+    )
+    return [r.to_json() for r in records], environment(session)
+
+
+def run_suite(variants, backends, workers, progress, artifacts: Path, console) -> tuple[list[Record], dict]:
+    if workers == 1:  # one browser, progress per variant
+        from js_runner import BrowserSession
+
+        with (
+            BrowserSession(backends=tuple(backends), timeout_s=TIMEOUT_S) as session,
+            tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp,
+        ):
+            task = progress.add_task("certifying", total=len(variants))
+            records = certify_variants(session, variants, backends, Path(tmp), artifacts, progress, task)
+            return records, environment(session)
+    ids = [v.id for v in variants]
+    chunks = [ids[i : i + 8] for i in range(0, len(ids), 8)]  # small, so progress moves
+    collected: list[Record] = []
+    envs = []
+    with concurrent.futures.ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(list(backends), str(artifacts), str(reference.cache_dir())),
+    ) as pool:
+        task = progress.add_task(f"certifying in {workers} workers", total=len(variants))
+        futures = {pool.submit(_work, chunk): chunk for chunk in chunks}
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                recs, env = future.result()
+            except Exception as e:  # a dead worker: its variants become `missing` records
+                console.print(
+                    f"a worker failed on {len(futures[future])} variant(s): {reference.one_line(e)}",
+                    style="red",
+                    markup=False,
+                )
+                recs, env = [], {}
+            collected += [Record.from_json(r) for r in recs]
+            envs.append(env)
+            progress.advance(task, len(futures[future]))
+    return collected, merge_environments(envs)
+
+
+def run_files(paths, backends, inputs, progress, artifacts: Path) -> tuple[list[Record], dict]:
+    from js_runner import BrowserSession
+
+    records = []
+    with (
+        BrowserSession(backends=tuple(backends), timeout_s=TIMEOUT_S) as session,
+        tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp,
+    ):
+        task = progress.add_task("certifying", total=len(paths))
+        for path, name in zip(paths, user.case_names(paths)):
+            progress.update(task, description=str(path)[:60])
+            records += user.certify_file(session, path, name, backends, inputs, Path(tmp), artifacts)
+            progress.advance(task)
+        return records, environment(session)
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+
+def run(
+    models,
+    *,
+    backends,
+    select=None,
+    out_dir=Path("reports"),
+    workers=1,
+    inputs=None,
+    baseline=None,
+    update_baseline=False,
+    cases=None,
+) -> int:
+    """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
+    and nothing regressed. `cases` replaces the reference suite (tests)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from harness.results.compat import omissions
+    from harness.results.finish import finish
+    from harness.results.render import summary_table
+
+    console = Console(stderr=True)
+    quiet()
+    start = time.time()
+    out_dir = Path(out_dir)
+    artifacts = out_dir / "artifacts"
+    columns = (TextColumn("{task.description:<60}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        if models:
+            paths = list(dict.fromkeys(Path(m) for m in models))
+            records, env = run_files(paths, backends, inputs, progress, artifacts)
+            expected, omitted, filters = None, [], [f"model files ({len(paths)})"]
+            baseline = None  # the baseline is the reference suite's
+        else:
+            if cases is None:
+                from harness.suite import CASES as cases
+            variants = select_variants(cases, select)
+            if not variants:
+                raise SystemExit(f"tfjs-certify: no case matches -k {select!r}")
+            records, env = run_suite(variants, backends, workers, progress, artifacts, console)
+            chosen = list({v.case.name: v.case for v in variants}.values())
+            expected = [(v, b) for v in variants for b in backends]
+            omitted = omissions(chosen)
+            filters = ([f"-k {select}"] if select else []) + (
+                [f"--backend {','.join(backends)}"] if set(backends) != set(BACKENDS) else []
+            )
+    command = ("tfjs-certify certify " + " ".join(sys.argv[2:])).strip()
+    status, data = finish(
+        records,
+        env,
+        command=command,
+        duration_s=time.time() - start,
+        out_dir=out_dir,
+        filters=filters,
+        expected=expected,
+        omitted=omitted,
+        baseline=baseline,
+        update_baseline=update_baseline,
+        write=print,
+    )
+    if data is not None:
+        console.print(summary_table(data))
+        for r in data["records"]:
+            if not r.ok:  # Text, not markup: ids hold brackets (`Dense[units=4]`)
+                console.print(Text.assemble(("not ok ", "red"), f"{r.id}: {r.outcome}: {(r.message or '')[:200]}"))
+    console.print(f"done in {time.time() - start:.1f} s", highlight=False)
+    return status

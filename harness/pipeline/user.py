@@ -1,0 +1,123 @@
+"""A user's own model file, certified like any case: a `Case` of tier `user` whose builder loads the file.
+
+Its inputs come from `--inputs` (one .npz for every model, or a .json mapping model paths to .npz
+files), else a `<model stem>.npz` beside the file, else seeded inputs shaped like the model's. An
+unreadable file, inputs that do not fit or a Keras failure become the outcome of the file's records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from harness.pipeline import certify, reference
+from harness.results.record import Record
+from harness.suite import inputs as inputs_mod
+from harness.suite.case import Case, Variant
+from harness.vocabulary import UNKNOWN_FLAVOUR
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFile:
+    """A builder that loads a user's file with its own Keras (compile=False)."""
+
+    path: Path
+
+    def __call__(self, k):
+        return k.models.load_model(str(self.path), compile=False)
+
+
+def case_names(paths: list[Path]) -> list[str]:
+    """Readable case names, unique for any list of files: each path relative to the files' common folder
+    (`a/model.keras`, `b/model.keras`); a single file is its name."""
+    resolved = [p.resolve() for p in paths]
+    if len(resolved) == 1:
+        return [resolved[0].name]
+    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    return [p.relative_to(common).as_posix() for p in resolved]
+
+
+def user_case(name: str, path: Path, flavour: str = "keras3", fmt: str = "h5", classes=()) -> Case:
+    return Case(
+        name=name, tier="user", build=ModelFile(path), layer_classes=tuple(classes), flavours=(flavour,), formats=(fmt,)
+    )
+
+
+class InputsError(ValueError):
+    """A model's inputs file does not fit it."""
+
+
+def inputs_file(model: Path, given: Path | None) -> Path | None:
+    """The inputs for `model`: `--inputs` FILE.npz for every model; or its entry in `--inputs` FILE.json (model
+    paths to .npz files, relative to the JSON file); else a `<model stem>.npz` next to it; else None (seeded)."""
+    if given is not None and given.suffix != ".json":
+        return given
+    if given is not None:
+        for key, value in json.loads(given.read_text()).items():
+            if (given.parent / key).resolve() == model.resolve():
+                return given.parent / value
+    sibling = model.with_suffix(".npz")
+    return sibling if sibling.is_file() else None
+
+
+def load_inputs(path: Path, model) -> list[np.ndarray]:
+    names = [t.name.split(":")[0] for t in model.inputs]
+    try:
+        data = np.load(path)
+    except Exception as e:
+        raise InputsError(f"{path}: not a readable .npz file ({reference.one_line(e)})") from None
+    if all(n in data.files for n in names):
+        return [data[n] for n in names]
+    if len(data.files) == len(names):
+        return [data[f] for f in data.files]
+    raise InputsError(
+        f"{path}: expected arrays named {', '.join(names)} (or {len(names)} arrays in order), "
+        f"found {', '.join(data.files) or 'none'}"
+    )
+
+
+def certify_file(
+    session, path: Path, name: str, backends, inputs: Path | None, workdir: Path, artifacts: Path
+) -> list[Record]:
+    """Certify one user model file on `backends`. Never raises."""
+    from converter import ConversionError
+    from converter.reader import read_model_file
+
+    try:
+        with read_model_file(path) as mf:
+            flavour, fmt = ("keras3" if mf.keras_major == 3 else "tf_keras"), mf.format
+    except ConversionError as e:
+        fmt = "keras" if path.suffix == ".keras" else "h5"
+        variant = Variant(user_case(name, path, fmt=fmt), UNKNOWN_FLAVOUR, fmt)
+        return [certify.failed_record(variant, b, "converter_error", str(e)) for b in backends]
+    variant = Variant(user_case(name, path, flavour, fmt), flavour, fmt)
+    try:
+        k = reference.keras_module(flavour)
+        model = variant.case.build(k)
+        variant = Variant(
+            user_case(name, path, flavour, fmt, sorted({type(x).__name__ for x in model.layers})), flavour, fmt
+        )
+        source = inputs_file(path, inputs)
+        xs = (
+            load_inputs(source, model)
+            if source is not None
+            else inputs_mod.make_inputs(inputs_mod.specs_from_model(model), 2, reference.SEED)
+        )
+        refs = reference.predict(model, xs)
+    except InputsError as e:
+        return [certify.failed_record(variant, b, "reference_error", f"inputs: {e}") for b in backends]
+    except Exception as e:
+        message = f"Keras could not load or run {path}: {reference.one_line(e)}"
+        return [certify.failed_record(variant, b, "reference_error", message) for b in backends]
+    prepared = reference.Prepared(
+        name, flavour, {fmt: path}, xs, refs, reference.output_names(model), loader=lambda: variant.case.build(k)
+    )
+    try:
+        return certify.certify_prepared(session, variant, prepared, backends, workdir, artifacts)
+    except Exception as e:
+        message = f"the harness failed on this model: {reference.one_line(e)}"
+        return [certify.failed_record(variant, b, "error", message) for b in backends]

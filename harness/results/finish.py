@@ -1,0 +1,78 @@
+"""The end of every run, pytest's and `tfjs-certify certify`'s alike: write the reports, then gate.
+
+`finish` builds the report from the run's records (a selected variant without a record becomes a
+`missing` one), writes compat.json, compat.md and compat.html, prints the summary, and compares with the
+baseline (or, asked to, rewrites it). Its status is 1 when any record missed its expectation, the
+reports could not be written, the baseline is unusable or a regression was found.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.results import baseline as gate
+from harness.results import compat, render
+
+
+def finish(
+    records,
+    env: dict,
+    *,
+    command: str,
+    duration_s: float,
+    out_dir,
+    filters=(),
+    expected=None,
+    omitted=(),
+    baseline: Path | None = None,
+    update_baseline: bool = False,
+    write: Callable[[str], None] = print,
+) -> tuple[int, dict | None]:
+    """(exit status, report). `write` prints one line."""
+    data = compat.build_report(
+        records, env, duration_s=duration_s, command=command, filters=filters, expected=expected, omitted=omitted
+    )
+    try:
+        paths = render.write_reports(data, out_dir)
+    except Exception as e:  # a report that does not validate is a failure of the run
+        write(f"tfjs-certify: could not write the reports: {e}")
+        return 1, None
+    summary = data["summary"]
+    missing = summary["by_outcome"].get("missing", 0)
+    write(f"tfjs-certify: {summary['line']}")
+    write(
+        f"tfjs-certify: {summary['ok']} of {summary['records']} records met their expectation; "
+        f"{summary['not_ok']} did not" + (f" ({missing} selected but left no record)" if missing else "")
+    )
+    write(f"tfjs-certify: wrote {', '.join(str(p) for p in paths.values())}")
+    status = 1 if summary["not_ok"] else 0
+    if baseline is None:
+        return status, data
+    baseline = Path(baseline)
+    if update_baseline:
+        if data["run"]["partial"]:
+            write(f"tfjs-certify: not updating {baseline} from a partial run ({', '.join(data['run']['filters'])})")
+            return 1, data
+        baseline.parent.mkdir(parents=True, exist_ok=True)
+        render.write_atomic(baseline, gate.Baseline.from_report(data).dumps())
+        write(f"tfjs-certify: baseline updated: {baseline} ({summary['records']} records)")
+        return status, data
+    if not baseline.exists():
+        write(f"tfjs-certify: no baseline at {baseline}; nothing to compare")
+        return status, data
+    try:
+        base = gate.Baseline.load(baseline)
+    except compat.ReportError as e:
+        write(f"tfjs-certify: the baseline is unusable: {e}")
+        return 1, data
+    diff = gate.compare(base, data, only_ids={r.id for r in data["records"]} if data["run"]["partial"] else None)
+    write(gate.render_diff(diff, terminal=sys.stdout.isatty()))
+    if diff.regressions:
+        write(
+            f"tfjs-certify: REGRESSION against {baseline}: {len(diff.regressions)} regression(s); see above "
+            f"(accept deliberately with --update-baseline)"
+        )
+        return 1, data
+    return status, data

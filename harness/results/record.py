@@ -1,0 +1,142 @@
+"""A record: what happened to one variant of one case on one backend. The unit of every report and of the gate.
+
+Typed, so that the pipeline that builds records and the reports and gate that read them agree on one
+definition; `to_json` / `from_json` give compat.json's form, which `schema/compat.schema.json` validates
+(tests/test_record.py checks the two list the same fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+
+@dataclasses.dataclass
+class Metric:
+    """The comparison of one output: errors, cosine similarity, elements outside tolerance."""
+
+    output: str
+    shape: list[int]
+    max_abs: float | None  # None: the difference is not finite (NaN or Inf where Keras has another value)
+    max_rel: float | None = None
+    mean_abs: float | None = None
+    cosine: float | None = None
+    mismatches: int | None = None
+    size: int | None = None
+
+
+@dataclasses.dataclass
+class Step:
+    """One layer on the way to the first divergence."""
+
+    layer: str
+    class_name: str | None
+    max_abs: float | None
+    max_rel: float | None = None
+
+
+@dataclasses.dataclass
+class Divergence:
+    """The first layer, in topological order, whose TF.js output leaves tolerance."""
+
+    layer: str
+    class_name: str | None
+    max_abs: float | None
+    max_rel: float | None = None
+    preceding: list[Step] = dataclasses.field(default_factory=list)
+    note: str | None = None  # why it could not be localised
+
+
+@dataclasses.dataclass
+class ReasonCode:
+    """One reason the converter gave for refusing a model (converter.support.Issue)."""
+
+    code: str
+    reason: str
+    layer: str | None = None
+    class_name: str | None = None
+    argument: str | None = None
+    value: Any = None
+
+
+@dataclasses.dataclass
+class AppliedTolerance:
+    """The tolerance a record was held to; `reason` is set when a case overrides the policy."""
+
+    atol: float
+    rtol: float
+    reason: str | None = None
+
+
+@dataclasses.dataclass
+class Timings:
+    convert: float | None = None
+    load: float | None = None
+    first_predict: float | None = None
+    predict_median: float | None = None
+
+
+@dataclasses.dataclass
+class Sizes:
+    model_json_bytes: int | None = None
+    weights_bytes: int | None = None
+    shards: int | None = None
+
+
+@dataclasses.dataclass
+class Record:
+    """One case x flavour x format x backend. `ok`: the outcome met the expectation (pipeline.certify.is_ok)."""
+
+    id: str
+    case: str
+    tier: str
+    layer_classes: list[str]
+    options: dict
+    flavour: str
+    format: str
+    backend: str
+    expected: str
+    expected_reason: str | None
+    expected_code: str | None
+    expected_failure: str | None
+    outcome: str
+    ok: bool
+    message: str | None = None
+    reason_codes: list[ReasonCode] = dataclasses.field(default_factory=list)
+    metrics: list[Metric] = dataclasses.field(default_factory=list)
+    max_abs: float | None = None
+    tolerance: AppliedTolerance = dataclasses.field(default_factory=lambda: AppliedTolerance(0.0, 0.0))
+    first_divergence: Divergence | None = None
+    timings_ms: Timings = dataclasses.field(default_factory=Timings)
+    sizes: Sizes = dataclasses.field(default_factory=Sizes)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Record:
+        d = dict(data)
+        d["reason_codes"] = [ReasonCode(**r) for r in d.get("reason_codes", [])]
+        d["metrics"] = [Metric(**m) for m in d.get("metrics", [])]
+        d["tolerance"] = AppliedTolerance(**d["tolerance"])
+        fd = d.get("first_divergence")
+        if fd is not None:
+            fd = dict(fd)
+            fd["preceding"] = [Step(**s) for s in fd.get("preceding", [])]
+            d["first_divergence"] = Divergence(**fd)
+        d["timings_ms"] = Timings(**d.get("timings_ms", {}))
+        d["sizes"] = Sizes(**d.get("sizes", {}))
+        return cls(**d)
+
+
+def finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def worst_error(metrics: list[Metric]) -> float | None:
+    """The largest max_abs over outputs; None when any is not finite or there are none."""
+    values = [m.max_abs for m in metrics]
+    if not values or any(v is None for v in values):
+        return None
+    return max(v for v in values if v is not None)

@@ -1,0 +1,327 @@
+"""The report's views: compat.md and a self-contained compat.html (Jinja2), and the console table.
+
+`view` computes everything the templates show, once, from a report (harness.results.compat); the
+templates in `templates/` only lay it out. `write_reports` renders every view before writing any, and
+replaces each file atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import jinja2
+
+from harness.results import compat
+from harness.results.chart import error_chart, sci
+from harness.results.record import Record
+from harness.vocabulary import BACKENDS, OUTCOMES
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATUS_MARK = {"certified": "✅", "rejected": "⛔", "failing": "❌", "untested": "—"}
+# The HTML page uses text glyphs: colour emoji are missing from many fonts (headless Chromium on Linux).
+HTML_MARK = {"certified": "✓", "rejected": "⊘", "failing": "✗", "untested": "—"}
+
+
+def _ms(x) -> str:
+    return "—" if x is None else (f"{x:.0f}" if x >= 10 else f"{x:.1f}")
+
+
+def _bytes(n) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def backends_of(data) -> list[str]:
+    present = set(data["environment"]["backends"]) | set(data["tolerances"])
+    present |= {r.backend for r in data["records"]}
+    for by_backend in data["layers"].values():
+        present |= set(by_backend)
+    return [b for b in BACKENDS if b in present]
+
+
+def _rejected_list(records: list[Record]) -> list[dict]:
+    """One entry per (layer class, reason): the arguments that make the converter refuse it."""
+    entries: dict[tuple, dict] = {}
+    for rec in records:
+        if rec.expected != "reject" or not rec.ok:
+            continue
+        for cls, what in compat.rejection_reasons(rec):
+            cls = cls or ", ".join(rec.layer_classes) or rec.case
+            rc = next((rc for rc in rec.reason_codes if rc.class_name in (cls, None)), None)
+            entry = entries.setdefault(
+                (cls, what),
+                {
+                    "class_name": cls,
+                    "argument": f"{rc.argument}={compat.fmt_value(rc.value)}" if rc and rc.argument else "—",
+                    "code": rc.code if rc else (rec.expected_code or "—"),
+                    "reason": (rc.reason if rc and rc.reason else rec.expected_reason) or "",
+                    "cases": set(),
+                    "backends": set(),
+                },
+            )
+            entry["cases"].add(rec.case)
+            entry["backends"].add(rec.backend)
+    out = []
+    for entry in sorted(entries.values(), key=lambda e: (e["class_name"], e["argument"])):
+        entry["cases"] = sorted(entry["cases"])
+        entry["backends"] = [b for b in BACKENDS if b in entry["backends"]]
+        out.append(entry)
+    return out
+
+
+def _failing_list(records: list[Record]) -> list[dict]:
+    out = []
+    for rec in records:
+        if rec.ok or rec.outcome == "unavailable":  # the backend failed, not the model
+            continue
+        fd = rec.first_divergence
+        out.append(
+            {
+                "id": rec.id,
+                "outcome": rec.outcome,
+                "expected": rec.expected,
+                "message": rec.message or "",
+                "max_abs": sci(rec.max_abs),
+                "atol": sci(rec.tolerance.atol),
+                "divergence": (f"{fd.layer} ({fd.class_name})" if fd and fd.class_name else (fd.layer if fd else "—")),
+                "divergence_error": sci(fd.max_abs) if fd else "—",
+                "preceding": ", ".join(f"{p.layer} {sci(p.max_abs)}" for p in (fd.preceding if fd else [])[-3:]),
+            }
+        )
+    return out
+
+
+def _apps(records: list[Record]) -> list[dict]:
+    out = []
+    order = {b: i for i, b in enumerate(BACKENDS)}
+    for rec in sorted(records, key=lambda r: (r.case, order.get(r.backend, 9), r.id)):
+        if rec.tier not in ("app", "user"):
+            continue
+        t, s = rec.timings_ms, rec.sizes
+        out.append(
+            {
+                "id": rec.id,
+                "case": rec.case,
+                "backend": rec.backend,
+                "outcome": rec.outcome,
+                "ok": rec.ok,
+                "max_abs": sci(rec.max_abs),
+                "convert": _ms(t.convert),
+                "load": _ms(t.load),
+                "first_predict": _ms(t.first_predict),
+                "predict_median": _ms(t.predict_median),
+                "model_json": _bytes(s.model_json_bytes),
+                "weights": _bytes(s.weights_bytes),
+                "shards": "—" if s.shards is None else s.shards,
+            }
+        )
+    return out
+
+
+def _cell(status) -> dict:
+    """A matrix cell; `rejected_options` counts the arguments rejected in a class otherwise certified."""
+    cell = dict(status or {"status": "untested", "cases": 0, "ok": 0, "reasons": []})
+    cell["rejected_options"] = 0
+    # failing although every record met its expectation: only expected failures (xfail) ran
+    cell["known_failure"] = cell["status"] == "failing" and cell["ok"] == cell["cases"] > 0
+    if cell["status"] == "certified":
+        cell["rejected_options"] = sum(1 for r in cell["reasons"] if not r.startswith("xfail:"))
+    return cell
+
+
+def _backend_info(data) -> list[dict]:
+    out = []
+    for name, info in data["environment"]["backends"].items():
+        details = []
+        if info.get("reason"):
+            details.append(info["reason"])
+        if info.get("tfjs_version"):
+            details.append(f"TF.js {info['tfjs_version']}")
+        if info.get("webgl_renderer"):
+            details.append(f"renderer {info['webgl_renderer']}")
+        if info.get("wasm_simd") is not None:
+            details.append(f"SIMD {'on' if info['wasm_simd'] else 'off'}")
+        if info.get("wasm_threads") is not None:
+            details.append(f"threads {'on' if info['wasm_threads'] else 'off'}")
+        out.append(
+            {
+                "name": name,
+                "available": info["available"],
+                "details": "; ".join(details) or "—",
+                "precision": f"float{info['float_precision']}" if info.get("float_precision") else "—",
+            }
+        )
+    return out
+
+
+def _options(records: list[Record]) -> list[dict]:
+    """Per layer class, every option value its single-layer cases exercised, with a status: `certified`
+    (every record passed), `rejected` (refused by the converter, as expected), `xfail` (a known TF.js
+    failure, as expected) or `failing` (some record missed its expectation)."""
+    seen: dict[str, dict[str, list]] = {}
+    for r in records:
+        if r.tier not in ("layer", "reject") or not r.layer_classes or not r.options:
+            continue
+        for key, value in r.options.items():
+            seen.setdefault(r.layer_classes[0], {}).setdefault(f"{key}={compat.fmt_value(value)}", []).append(r)
+
+    def status(recs):
+        if not all(r.ok for r in recs):
+            return "failing"
+        if any(r.outcome in ("mismatch", "load_error") for r in recs):
+            return "xfail"
+        return "certified" if any(r.outcome == "pass" for r in recs) else "rejected"
+
+    return [
+        {"class_name": cls, "options": [{"text": t, "status": status(recs)} for t, recs in sorted(opts.items())]}
+        for cls, opts in sorted(seen.items())
+    ]
+
+
+def _onednn_text(facts) -> str | None:
+    if not facts:
+        return None
+    text = f"{facts['variable']}={facts['policy']} (set by tfjs-certify"
+    text += f"; the caller had {facts['requested']})" if facts["requested"] is not None else ")"
+    state = {True: "oneDNN on", False: "oneDNN OFF", None: "TensorFlow not imported (references from the cache)"}
+    text += f"; {state[facts['enabled']]}"
+    if facts["set_too_late"]:
+        text += "; TensorFlow was imported before the policy could be set"
+    return text
+
+
+def view(data) -> dict:
+    """Everything the templates show, computed once from a report."""
+    backends = backends_of(data)
+    records: list[Record] = data["records"]
+    rows = [
+        {
+            **r.to_json(),
+            "max_abs_text": sci(r.max_abs),
+            "atol_text": sci(r.tolerance.atol),
+            "ratio": (r.max_abs / r.tolerance.atol) if r.max_abs is not None and r.tolerance.atol else None,
+        }
+        for r in sorted(records, key=lambda r: (r.ok, r.id))
+    ]
+    overrides = sorted(
+        {(r.case, r.tolerance.atol, r.tolerance.rtol, r.tolerance.reason) for r in records if r.tolerance.reason}
+    )
+    return {
+        "data": data,
+        "env": data["environment"],
+        "backend_info": _backend_info(data),
+        "backends": backends,
+        "matrix": [
+            {"class_name": cls, "cells": [_cell(by_b.get(b)) for b in backends]}
+            for cls, by_b in sorted(data["layers"].items())
+        ],
+        "marks": STATUS_MARK,
+        "html_marks": HTML_MARK,
+        "rejected": _rejected_list(records),
+        "failing": _failing_list(records),
+        "unavailable": sum(r.outcome == "unavailable" for r in records),
+        "missing": sum(r.outcome == "missing" for r in records),
+        "onednn": _onednn_text(data["environment"].get("onednn")),
+        "apps": _apps(records),
+        "options": _options(records),
+        "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
+        "outcomes": [(o, data["summary"]["by_outcome"].get(o, 0)) for o in OUTCOMES],
+        "rows": rows,
+        "chart": error_chart(data, backends),
+        "sci": sci,
+    }
+
+
+# --- rendering and writing ------------------------------------------------------------------------
+
+
+def _md_cell(text) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str("" if text is None else text).split()).replace("|", "\\|")
+
+
+@functools.lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _md_cell
+    env.filters["sci"] = sci
+    return env
+
+
+def render_markdown(data) -> str:
+    return _env().get_template("compat.md.j2").render(**view(data))
+
+
+def render_html(data) -> str:
+    return _env().get_template("compat.html.j2").render(**view(data))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step, with the user's normal file mode (mkstemp's is 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_reports(data, out_dir) -> dict[str, Path]:
+    """Validate `data`, then write compat.json, compat.md and compat.html into `out_dir`.
+
+    Every view is rendered before anything is written, and each file is replaced atomically, so a
+    failure leaves the previous reports intact.
+    """
+    compat.validate(data)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {"json": compat.dumps(data), "md": render_markdown(data), "html": render_html(data)}
+    paths = {}
+    for ext, text in texts.items():
+        paths[ext] = out / f"compat.{ext}"
+        write_atomic(paths[ext], text)
+    return paths
+
+
+def summary_table(data):
+    """A rich Table for the console: outcome counts per backend, then the summary line as caption."""
+    from rich.table import Table
+    from rich.text import Text
+
+    backends = backends_of(data)
+    table = Table(title="tfjs-certify", caption=Text(data["summary"]["line"]), show_footer=True)
+    table.add_column("outcome", footer="ok / total")
+    counts = Counter((r.outcome, r.backend) for r in data["records"])
+    for b in backends:
+        recs = [r for r in data["records"] if r.backend == b]
+        table.add_column(b, justify="right", footer=f"{sum(r.ok for r in recs)} / {len(recs)}")
+    styles = {"pass": "green", "rejected": "yellow", "unavailable": "dim"}
+    for outcome in OUTCOMES:
+        if any(counts[(outcome, b)] for b in backends):
+            table.add_row(outcome, *(str(counts[(outcome, b)]) for b in backends), style=styles.get(outcome, "red"))
+    return table

@@ -1,0 +1,42 @@
+"""The reference suite, declared as data: `CASES`, one list per tier.
+
+- `layers`: tier 1, every layer class TF.js 4.22 registers, crossed with the options users set;
+- `graphs`: tier 2, topologies (multi-io, shared layers, nested models, masking, encoder-decoder);
+- `apps`: tier 3, `keras.applications` architectures with random weights;
+- `rejects`: models the converter must refuse.
+
+How a case is declared: `declare.py`; what a case is: `case.py`. `CASES` is validated on import.
+"""
+
+from __future__ import annotations
+
+from harness.suite.apps import APP_CASES
+from harness.suite.case import Case
+from harness.suite.declare import NAME_RE
+from harness.suite.graphs import GRAPH_CASES
+from harness.suite.layers import LAYER_CASES
+from harness.suite.rejects import REJECT_CASES
+
+CASES: tuple[Case, ...] = (*LAYER_CASES, *GRAPH_CASES, *APP_CASES, *REJECT_CASES)
+
+
+def validate(cases) -> None:
+    """Unique names that read as pytest ids; raises ValueError otherwise."""
+    seen = set()
+    for case in cases:
+        if not NAME_RE.match(case.name):
+            raise ValueError(f"case name {case.name!r} is not a readable id")
+        if case.name in seen:
+            raise ValueError(f"duplicate case name {case.name!r}")
+        seen.add(case.name)
+
+
+def by_name(name: str) -> Case:
+    """The case called `name`."""
+    for case in CASES:
+        if case.name == name:
+            return case
+    raise KeyError(name)
+
+
+validate(CASES)

@@ -1,0 +1,223 @@
+"""How the reference suite declares cases: `layer(...)`, `graph(...)`, `app(...)`, `refused(...)`.
+
+Case names are pytest ids: the class, then the options that differ from the defaults, e.g.
+`Conv2D[padding=same,strides=2]`. The tier modules (`layers`, `graphs`, `apps`, `rejects`) use these
+helpers; shapes shared by several cases live here too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.suite.builders import App, Chain, Spec
+from harness.suite.case import PASS, Case, Expect, InputSpec, Omission, ToleranceOverride
+from harness.vocabulary import FLAVOURS
+
+K3 = "keras3"
+TFK = "tf_keras"
+CF = "channels_first"
+NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]=,()]+$")
+
+# Arguments a class needs that are not options under test; they stay out of case names.
+REQUIRED: dict[str, dict] = {
+    "Dense": {"units": 3},
+    "Conv1D": {"filters": 4, "kernel_size": 3},
+    "Conv2D": {"filters": 4, "kernel_size": 3},
+    "Conv3D": {"filters": 3, "kernel_size": 2},
+    "Conv2DTranspose": {"filters": 3, "kernel_size": 3},
+    "Conv3DTranspose": {"filters": 2, "kernel_size": 2},
+    "SeparableConv2D": {"filters": 4, "kernel_size": 3},
+    "DepthwiseConv2D": {"kernel_size": 3},
+    "ConvLSTM2D": {"filters": 3, "kernel_size": 3},
+    "SimpleRNN": {"units": 4},
+    "GRU": {"units": 4, "reset_after": False},  # TF.js rejects the Keras default reset_after=True
+    "LSTM": {"units": 4},
+    "Embedding": {"input_dim": 10, "output_dim": 4},
+    "RepeatVector": {"n": 3},
+    "Rescaling": {"scale": 0.5},
+    "CenterCrop": {"height": 4, "width": 6},
+    "Resizing": {"height": 4, "width": 4},
+    "CategoryEncoding": {"num_tokens": 6},
+    "Dropout": {"rate": 0.5},
+    "SpatialDropout1D": {"rate": 0.5},
+    "GaussianNoise": {"stddev": 0.5},
+    "GaussianDropout": {"rate": 0.5},
+    "AlphaDropout": {"rate": 0.5},
+    "Masking": {"mask_value": 0.0},
+    "Reshape": {"target_shape": (4, 6)},
+    "Permute": {"dims": (2, 1)},
+    "RandomWidth": {"factor": (0.5, 0.6)},
+    "AveragePooling1D": {"pool_size": 2},  # Keras 3 has no default pool_size for average pooling
+    "AveragePooling2D": {"pool_size": 2},
+    "AveragePooling3D": {"pool_size": 2},
+    "Conv1DTranspose": {"filters": 2, "kernel_size": 3},
+    "SeparableConv1D": {"filters": 2, "kernel_size": 3},
+    "EinsumDense": {"equation": "ab,bc->ac", "output_shape": 3},
+    "GroupNormalization": {"groups": 2},
+    "Normalization": {"mean": 0.5, "variance": 2.0},
+}
+
+TFJS_SRC = "tfjs-layers v4.22.0 src/"
+
+
+def fmt(value) -> str:
+    """An option value as it reads in a case name: no spaces, tuples as (a,b), layers as their class."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(fmt(v) for v in value) + ")"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def case_name(cls: str, options: dict, label: str | None = None) -> str:
+    """`Conv2D[padding=same,strides=2]`; a `label` replaces the option list (`Activation[gelu]`)."""
+    if label:
+        return f"{cls}[{label}]"
+    if not options:
+        return cls
+    return f"{cls}[{','.join(f'{k}={fmt(v)}' for k, v in options.items())}]"
+
+
+def plain(value):
+    """Options as plain data for reports: Specs become their class name."""
+    if isinstance(value, Spec):
+        return {"class_name": value.cls, **{k: plain(v) for k, v in value.kwargs.items()}}
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def classes_of(specs) -> tuple[str, ...]:
+    """Every layer class a chain makes, wrapped layers and cells included, in order, once."""
+    out: list[str] = []
+
+    def visit(spec):
+        if spec.cls not in out:
+            out.append(spec.cls)
+        for v in spec.kwargs.values():
+            if isinstance(v, list) and "StackedRNNCells" not in out:
+                out.append("StackedRNNCells")  # Keras stacks a list of cells
+            for item in v if isinstance(v, list) else [v]:
+                if isinstance(item, Spec):
+                    visit(item)
+
+    for s in specs:
+        visit(s)
+    return tuple(out)
+
+
+def only(flavour: str, reason: str) -> dict:
+    """Certify from `flavour` alone; the other flavour is kept out for `reason`, which the report lists."""
+    return {"flavours": (flavour,), "omitted": tuple(Omission(f, reason) for f in FLAVOURS if f != flavour)}
+
+
+def layer(
+    cls: str,
+    options: dict | None = None,
+    shape=(6,),
+    *,
+    label=None,
+    before=(),
+    after=(),
+    dtype="float32",
+    inputs=None,
+    flavours=FLAVOURS,
+    omitted=(),
+    expect=PASS,
+    tolerance=None,
+    tier="layer",
+) -> Case:
+    """A case around one layer `cls` with `options` on inputs `shape` (a tuple of shapes for merges).
+
+    `before` / `after` are Specs around it (e.g. an RNN after Masking so the mask matters).
+    """
+    options = dict(options or {})
+    shapes = shape if isinstance(shape[0], tuple) else (shape,)
+    spec = Spec(cls, {**REQUIRED.get(cls, {}), **options})
+    specs = (*before, spec, *after)
+    return Case(
+        name=case_name(cls, options, label),
+        tier=tier,
+        build=Chain(shapes, specs, dtype),
+        layer_classes=classes_of(specs),
+        options=plain(options),
+        inputs=inputs,
+        flavours=flavours,
+        omitted=omitted,
+        expect=expect,
+        tolerance=tolerance,
+    )
+
+
+def activation(name: str, *, label=None, **kw) -> Case:
+    return layer("Activation", {"activation": name}, (3, 5), label=label or name, **kw)
+
+
+def xfail(fails_with: str, reason: str) -> Expect:
+    return Expect(outcome="xfail", fails_with=fails_with, reason=reason)
+
+
+def reject(code: str, reason: str) -> Expect:
+    return Expect(outcome="reject", code=code, reason=reason)
+
+
+IMG = (6, 6, 3)  # channels_last image
+IMG_CF = (3, 6, 6)  # channels_first image (output width != channels: see the note above)
+IMG_CF_CONV = (3, 6, 7)  # for 4-filter 3x3 convolutions: a 6x6 input would give a 4-wide output
+SEQ = (6, 3)  # (timesteps, features)
+VOL = (4, 4, 4, 2)  # 3D volume, channels_last
+VOL_CF = (2, 4, 4, 5)  # a 3-filter 2x2x2 Conv3D gives width 4, not 3
+
+
+def tokens(length: int, high: int = 10) -> tuple[InputSpec, ...]:
+    return (InputSpec((length,), kind="int", low=0, high=high),)
+
+
+def graph(
+    build, layer_classes, inputs=None, flavours=FLAVOURS, omitted=(), expect=PASS, name=None, tier="graph"
+) -> Case:
+    return Case(
+        name=name or build.__name__,
+        tier=tier,
+        build=build,
+        layer_classes=tuple(layer_classes),
+        inputs=inputs,
+        flavours=flavours,
+        omitted=omitted,
+        expect=expect,
+    )
+
+
+DEEP = ToleranceOverride(
+    atol=1e-3,
+    rtol=1e-3,
+    reason="dozens of conv/BN layers accumulate float32 rounding differences between TensorFlow and TF.js kernels",
+)
+
+
+def app(cls: str, layer_classes: str, input_shape=(32, 32, 3), tolerance=DEEP) -> Case:
+    """`keras.applications.<cls>` at the smallest input it accepts; `layer_classes` as built (both flavours)."""
+    return Case(
+        name=f"{cls}[{'x'.join(map(str, input_shape))}]",
+        tier="app",
+        build=App(cls, input_shape),
+        layer_classes=tuple(layer_classes.split()),
+        options={"input_shape": input_shape, "classes": 10},
+        tolerance=tolerance,
+        slow=True,
+    )
+
+
+def refused(cls: str, options: dict | None, shape, code: str, reason: str, **kw) -> Case:
+    return layer(cls, options, shape, tier="reject", expect=reject(code, reason), **kw)
+
+
+def refused_graph(build, layer_classes, code: str, reason: str) -> Case:
+    return Case(
+        name=build.__name__, tier="reject", build=build, layer_classes=tuple(layer_classes), expect=reject(code, reason)
+    )
+
+
+UNKNOWN = "TF.js 4.22 registers no such layer class"

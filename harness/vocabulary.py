@@ -1,0 +1,71 @@
+"""The words every part of the harness shares, defined once: backends, flavours, formats, tiers,
+expectations, outcomes, and how a record is named.
+
+`compat.schema.json` spells the same enumerations; tests/test_record.py checks they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# TF.js backends a record can be certified on, in report order.
+BACKENDS = ("cpu", "wasm", "webgl")
+Backend = Literal["cpu", "wasm", "webgl"]
+
+# Keras flavours: Keras 3 (`keras`) and Keras 2 (`tf_keras`).
+FLAVOURS = ("keras3", "tf_keras")
+Flavour = Literal["keras3", "tf_keras"]
+# A user's file the converter could not read has no known flavour.
+UNKNOWN_FLAVOUR = "unknown"
+
+# How a model reaches the converter, per flavour: Keras 3 from a `.h5`, a `.keras` and the in-memory API
+# (`save_keras_model`); tf_keras from a `.h5` (what the official converter reads).
+FORMATS: dict[str, tuple[str, ...]] = {"keras3": ("h5", "keras", "api"), "tf_keras": ("h5",)}
+FILE_SUFFIX = {"h5": ".h5", "keras": ".keras"}
+
+# Tiers of the reference suite, plus `user` for a user's own model file.
+TIERS = ("layer", "graph", "app", "reject", "user")
+Tier = Literal["layer", "graph", "app", "reject", "user"]
+
+# What a case is declared to do.
+EXPECTATIONS = ("pass", "reject", "xfail")
+Expectation = Literal["pass", "reject", "xfail"]
+# The outcomes a known failure (xfail) may be declared to fail with; any other outcome fails the case.
+FAILURES = ("mismatch", "load_error")
+
+# What happened to one record.
+OUTCOMES = (
+    "pass",  # TF.js matches Keras within tolerance
+    "mismatch",  # TF.js ran but its outputs leave tolerance
+    "load_error",  # TF.js could not load the model, or built it but could not run it
+    "rejected",  # the converter refused the model, with reason codes
+    "converter_error",  # the converter failed (or could not read the file)
+    "reference_error",  # the Keras side could not build, load, feed, run or save the model
+    "unavailable",  # the backend could not start in this browser
+    "error",  # anything else, the harness itself included
+    "missing",  # selected, but the run left no record (a crash, a dead worker)
+)
+Outcome = Literal[
+    "pass",
+    "mismatch",
+    "load_error",
+    "rejected",
+    "converter_error",
+    "reference_error",
+    "unavailable",
+    "error",
+    "missing",
+]
+
+# Per layer class and backend, in the report's rollup.
+STATUSES = ("certified", "rejected", "failing", "untested")
+
+
+def variant_id(case: str, flavour: str, fmt: str) -> str:
+    """`Conv2D[padding=same]-keras3-h5`: one case, from one flavour, in one format."""
+    return f"{case}-{flavour}-{fmt}"
+
+
+def record_id(case: str, flavour: str, fmt: str, backend: str) -> str:
+    """`Conv2D[padding=same]-keras3-h5-wasm`: a variant on one backend; unique in a report."""
+    return f"{variant_id(case, flavour, fmt)}-{backend}"

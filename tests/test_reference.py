@@ -1,0 +1,44 @@
+"""The Keras side's cache key: one case's declaration and builder, not the whole suite's source."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.pipeline import reference
+from harness.suite import CASES, builders, by_name
+from harness.suite.declare import layer
+
+
+def test_the_key_is_stable_and_differs_per_case_and_flavour():
+    case = by_name("Conv2D[padding=same]")
+    assert reference.case_key(case, "keras3") == reference.case_key(case, "keras3")
+    assert reference.case_key(case, "keras3") != reference.case_key(case, "tf_keras")
+    keys = {reference.case_key(c, "keras3") for c in CASES}
+    assert len(keys) == len(CASES)
+
+
+def test_changing_one_case_changes_its_key_only():
+    before = {c.name: reference.case_key(c, "keras3") for c in CASES}
+    changed = layer("Dense", {}, (7,))  # Dense on another input shape: same name, other declaration
+    assert changed.name == "Dense"
+    assert reference.case_key(changed, "keras3") != before["Dense"]
+    other = dataclasses.replace(by_name("Dense"), batch=3)
+    assert reference.case_key(other, "keras3") != before["Dense"]
+    assert {c.name: reference.case_key(c, "keras3") for c in CASES} == before
+
+
+def test_the_key_follows_the_builder_helpers_it_calls(monkeypatch):
+    """A Chain calls nontrivial_weights: its source is part of every Chain case's key."""
+    source = reference.builder_source(by_name("Dense").build)
+    assert "def nontrivial_weights" in source and "class Spec" in source and "WEIGHT_SEED=" in source
+    graph = reference.builder_source(by_name("multi_io").build)
+    assert "def multi_io" in graph and "def nontrivial_weights" in graph and "class Spec" not in graph
+    before = reference.case_key(by_name("multi_io"), "keras3")
+    monkeypatch.setattr(builders, "WEIGHT_SEED", builders.WEIGHT_SEED + 1)
+    assert reference.case_key(by_name("multi_io"), "keras3") != before
+
+
+def test_a_closure_is_part_of_the_key():
+    assert reference.builder_source(by_name("embedding_mask_lstm").build) != reference.builder_source(
+        by_name("embedding_mask_gru").build
+    )
