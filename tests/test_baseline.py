@@ -234,7 +234,6 @@ def test_improvements():
     assert diff.ok
     assert kinds(diff.improvements) == [
         ("error shrank >10x", "GRU[units=3]-keras3-h5-cpu"),
-        ("error shrank >10x", "LSTM[units=2]-keras3-h5-cpu"),
         ("layer class now certified", "Flatten@cpu"),
         ("layer class now certified", "LSTM@cpu"),
         ("new case", "Flatten-keras3-h5-cpu"),
@@ -376,3 +375,10 @@ def test_cli_update_baseline_refuses_an_invalid_or_partial_report(tmp_path):
     assert r.returncode == 2 and "partial run" in r.stderr
     assert old.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json", "new.json", "partial.json"]
+
+
+def test_a_known_failures_error_is_not_compared():
+    """TF.js 4.22's wasm Conv3DTranspose returns different garbage each run (measured: 3.0, then 1e21)."""
+    rid = "LSTM[units=2]-keras3-h5-cpu"  # a mismatch in both
+    diff = baseline.compare(base(base_records()), compat(replace(base_records(), rid, max_abs=1e21)))
+    assert diff.ok and diff.improvements == []
