@@ -12,7 +12,7 @@ from converter import topology
 from converter.errors import ConversionError, UnsupportedModelError
 from converter.reader import read_array, read_model_file
 from converter.weights import model_weights
-from converter.writer import DEFAULT_SHARD_SIZE, staged_directory, write_model_json, write_weights
+from converter.writer import DEFAULT_SHARD_SIZE, PLAN_DTYPES, staged_directory, write_model_json, write_weights
 
 VERSION = "0.1.0"
 CONVERTED_BY = f"tfjs-certify converter v{VERSION}"
@@ -104,6 +104,7 @@ def convert(
     input_format: str | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
     quantize: dict[str, list[str] | None] | None = None,
+    quantize_plan: dict[str, str] | None = None,
     split_weights_by_layer: bool = False,
     overwrite: bool = False,
     metadata: dict | None = None,
@@ -111,7 +112,8 @@ def convert(
     """Convert the Keras model file at `path` into a TF.js Layers artifact at `out_dir`.
 
     `quantize` maps "float16" / "uint8" / "uint16" to weight-name patterns (`*` allowed; None: every
-    float32 weight). Raises `UnsupportedModelError` (nothing written) when TF.js cannot run the model
+    float32 weight); `quantize_plan` maps weight names to one of float32, float16, uint16, uint8 (a plan
+    from `tfjs-certify plan`). Raises `UnsupportedModelError` (nothing written) when TF.js cannot run the model
     as Keras does, `ConversionError` for unreadable or inconsistent input.
     """
     start = time.perf_counter()
@@ -119,12 +121,20 @@ def convert(
         raise ConversionError(path, f"unsupported --input_format {input_format!r}")
     if shard_size <= 0:
         raise ConversionError(path, "the weight shard size must be positive")
-    if len(quantize or {}) > 1:
-        raise ConversionError(path, "choose one quantization: float16, uint8 or uint16")
+    if sum(v is None for v in (quantize or {}).values()) > 1:
+        raise ConversionError(path, "choose one quantization for every weight: float16, uint8 or uint16")
+    bad = sorted({d for d in (quantize_plan or {}).values()} - set(PLAN_DTYPES))
+    if bad:
+        raise ConversionError(path, f"the quantization plan uses unknown dtype(s) {', '.join(map(str, bad))}")
     with read_model_file(path) as model_file:
         analysis, weights = _analyse(model_file)
         if analysis.issues:
             raise UnsupportedModelError(path, analysis.issues)
+        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights})
+        if unknown:
+            raise ConversionError(
+                path, f"the quantization plan names weights the model lacks: {', '.join(unknown[:5])}"
+            )
         if split_weights_by_layer:
             groups: dict[str, list] = {}
             for w in weights:
@@ -148,12 +158,16 @@ def convert(
             topology_json["training_config"] = model_file.training_config
         model_json["modelTopology"] = topology_json
         with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
-            manifest, shard_files = write_weights(
-                stage,
-                [[(w.name, (lambda d=w.dataset: read_array(d))) for w in g] for g in weight_groups],
-                shard_size=shard_size,
-                quantize_map=quantize or {},
-            )
+            try:
+                manifest, shard_files = write_weights(
+                    stage,
+                    [[(w.name, (lambda d=w.dataset: read_array(d))) for w in g] for g in weight_groups],
+                    shard_size=shard_size,
+                    quantize_map=quantize or {},
+                    plan=quantize_plan,
+                )
+            except ConversionError as e:
+                raise ConversionError(path, e.problem) from e
             model_json["weightsManifest"] = manifest
             try:
                 json_file = write_model_json(stage, model_json)

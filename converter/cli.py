@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="NAMES",
             help=f"quantize float32 weights to {dtype} (all, or comma-separated names; `*` allowed)",
         )
+    p.add_argument(
+        "--quantize_plan",
+        metavar="PLAN.json",
+        help="a per-weight plan ({'weights': {name: float32|float16|uint16|uint8}}), as `tfjs-certify plan` writes",
+    )
     p.add_argument("--split_weights_by_layer", action="store_true", help="one weight group per layer")
     p.add_argument(
         "--check", action="store_true", help="print the support analysis and exit: 0 supported, 3 not (writes nothing)"
@@ -53,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p
+
+
+def _read_plan(path: str) -> dict[str, str]:
+    """The {weight: dtype} of a plan file; ConversionError names the file and the problem."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConversionError(path, f"is not a readable quantization plan: {e}") from e
+    weights = data.get("weights") if isinstance(data, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in weights.items()):
+        raise ConversionError(path, 'expected {"weights": {weight name: dtype}}')
+    return weights
 
 
 def print_check(analysis, out=sys.stdout):
@@ -89,12 +109,14 @@ def main(argv=None) -> int:
             for d in ("float16", "uint8", "uint16")
             if getattr(args, f"quantize_{d}") is not None
         }
+        plan = _read_plan(args.quantize_plan) if args.quantize_plan else None
         result = api.convert(
             args.input_path,
             args.output_path,
             input_format=args.input_format,
             shard_size=args.weight_shard_size_bytes,
             quantize=quantize,
+            quantize_plan=plan,
             split_weights_by_layer=args.split_weights_by_layer,
             overwrite=args.overwrite,
         )

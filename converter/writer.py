@@ -38,17 +38,34 @@ def tfjs_dtype(array: np.ndarray) -> str:
     return _WRITE_DTYPE[array.dtype.kind]
 
 
-def quantization_for(name: str, quantize: dict[str, list[str] | None]) -> str | None:
-    """The quantization dtype a weight gets: `quantize` maps a dtype to name patterns (None: all)."""
-    for dtype, patterns in quantize.items():
-        if patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns):
-            return dtype
-    return None
+FLOAT16_MAX = 65504.0
+PLAN_DTYPES = ("float32", "float16", "uint16", "uint8")
+
+
+def quantization_for(
+    name: str, quantize: dict[str, list[str] | None], plan: dict[str, str] | None = None
+) -> str | None:
+    """The quantization dtype a weight gets (None: float32). `plan` names each weight's dtype exactly;
+    `quantize` maps a dtype to name patterns (None: all). A weight two patterns claim is an error."""
+    if plan is not None and name in plan:
+        return None if plan[name] == "float32" else plan[name]
+    matches = [
+        d for d, patterns in quantize.items() if patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    ]
+    if len(matches) > 1:
+        raise ValueError(f"matches both --quantize_{matches[0]} and --quantize_{matches[1]}")
+    return matches[0] if matches else None
 
 
 def quantize(data: np.ndarray, dtype: str) -> tuple[np.ndarray, dict]:
     """Encode float32 `data` as TF.js reads it back: float16 halves, or affine uint8/uint16 with 0 exact."""
     if dtype == "float16":
+        finite = np.abs(data[np.isfinite(data)])
+        if finite.size and float(finite.max()) > FLOAT16_MAX:
+            raise ValueError(
+                f"values up to {float(finite.max()):.6g} overflow float16 (largest {FLOAT16_MAX:g}); "
+                "quantize this weight to uint16 or keep it float32"
+            )
         return data.astype("<f2"), {"dtype": "float16", "original_dtype": "float32"}
     target = QUANTIZE_DTYPES[dtype]
     qmax = int(np.iinfo(target).max)  # type: ignore[type-var]
@@ -105,7 +122,7 @@ class ShardWriter:
 
 
 def write_weights(
-    directory: Path, groups: list[list], *, shard_size: int, quantize_map: dict
+    directory: Path, groups: list[list], *, shard_size: int, quantize_map: dict, plan: dict[str, str] | None = None
 ) -> tuple[list[dict], list[WrittenFile]]:
     """Stream every weight group into shards; returns the weights manifest and the files written.
 
@@ -123,9 +140,12 @@ def write_weights(
                 raise ConversionError(None, f"weight {name}: {e}") from e
             array = array.astype(dtype, copy=False)
             entry = {"name": name, "shape": list(array.shape), "dtype": dtype}
-            qdtype = quantization_for(name, quantize_map) if dtype == "float32" else None
-            if qdtype:
-                array, entry["quantization"] = quantize(array, qdtype)
+            try:
+                qdtype = quantization_for(name, quantize_map, plan) if dtype == "float32" else None
+                if qdtype:
+                    array, entry["quantization"] = quantize(array, qdtype)
+            except ValueError as e:
+                raise ConversionError(None, f"weight {name}: {e}") from e
             writer.write(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
             entries.append(entry)
         paths = writer.close()

@@ -1,6 +1,7 @@
 """The `tfjs-certify` command (also `python -m harness`).
 
     tfjs-certify certify [MODEL_FILE ...] [--backend cpu,wasm] [-k EXPR] [--out DIR] ...
+    tfjs-certify plan MODEL_FILE OUT_DIR --max-error E [--inputs FILE] [--backend ...]
     tfjs-certify compare BASELINE NEW [--update-baseline]
 
 Exit codes: 0 fine, 1 certification failed or a regression was found, 2 bad input (one line naming
@@ -101,6 +102,27 @@ def cmd_certify(args) -> int:
     )
 
 
+def cmd_plan(args) -> int:
+    model = _existing_file(args.model, "model file")
+    inputs = _inputs_arg(args.inputs) if args.inputs else None
+    if args.max_error <= 0:
+        raise UsageError(f"--max-error must be positive, got {args.max_error:g}")
+    out = Path(args.out_dir)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise UsageError(f"{out}: exists and is not empty (use --overwrite to replace it)")
+    backends = _backends(args.backend)
+    from converter import ConversionError
+    from harness.pipeline import run, user
+    from js_runner import BrowserSession
+
+    run.quiet()
+    try:
+        with BrowserSession(backends=tuple(backends), timeout_s=run.TIMEOUT_S) as session:
+            return user.plan_file(session, model, out, args.max_error, backends, inputs, overwrite=args.overwrite)
+    except ConversionError as e:
+        raise UsageError(str(e)) from e
+
+
 def cmd_compare(args) -> int:
     from harness.results import baseline as gate
     from harness.results import compat, render
@@ -144,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfjs-certify",
         description="Convert Keras models to TF.js Layers and certify them in headless Chromium.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,compare}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,plan,compare}")
 
     c = sub.add_parser(
         "certify",
@@ -191,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--verbose", action="store_true", help="more output; tracebacks on errors")
     c.set_defaults(func=cmd_certify)
+
+    q = sub.add_parser(
+        "plan",
+        help="quantize a model per weight as small as an output error budget allows, and certify it",
+        description="Pick, per weight, the smallest of uint8, uint16, float16 and float32 that keeps the model's "
+        "output error (max_abs against its float32 Keras outputs, on its inputs) within --max-error; convert "
+        "with that plan, certify it in TF.js, and write OUT_DIR/quantization_plan.json. Exit 1 when a backend "
+        "exceeds the budget. Apply a plan again with `tfjs-convert --quantize_plan`.",
+    )
+    q.add_argument("model", metavar="MODEL_FILE")
+    q.add_argument("out_dir", metavar="OUT_DIR")
+    q.add_argument("--max-error", type=float, required=True, metavar="E", help="the output error budget (max_abs)")
+    q.add_argument(
+        "--inputs", metavar="FILE", help="inputs (.npz, or a .json mapping; default: MODEL.npz, else seeded)"
+    )
+    q.add_argument("--backend", action="append", metavar="NAME[,NAME]", help="backends to certify on (default: all)")
+    q.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
+    q.add_argument("--verbose", action="store_true", help="tracebacks on errors")
+    q.set_defaults(func=cmd_plan)
 
     g = sub.add_parser(
         "compare",

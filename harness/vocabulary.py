@@ -23,6 +23,10 @@ UNKNOWN_FLAVOUR = "unknown"
 FORMATS: dict[str, tuple[str, ...]] = {"keras3": ("h5", "keras", "api"), "tf_keras": ("h5",)}
 FILE_SUFFIX = {"h5": ".h5", "keras": ".keras"}
 
+# Quantized forms a variant can be certified in (`plan`: per-weight dtypes meeting an error budget);
+# None is float32, as converted by default.
+QUANTIZATIONS = ("float16", "uint16", "uint8", "plan")
+
 # Tiers of the reference suite, plus `user` for a user's own model file.
 TIERS = ("layer", "graph", "app", "reject", "user")
 Tier = Literal["layer", "graph", "app", "reject", "user"]
@@ -61,11 +65,11 @@ Outcome = Literal[
 STATUSES = ("certified", "rejected", "failing", "untested")
 
 
-def variant_id(case: str, flavour: str, fmt: str) -> str:
-    """`Conv2D[padding=same]-keras3-h5`: one case, from one flavour, in one format."""
-    return f"{case}-{flavour}-{fmt}"
+def variant_id(case: str, flavour: str, fmt: str, quantization: str | None = None) -> str:
+    """`Conv2D[padding=same]-keras3-h5`: one case, from one flavour, in one format (`...-h5-uint8` quantized)."""
+    return f"{case}-{flavour}-{fmt}" + (f"-{quantization}" if quantization else "")
 
 
-def record_id(case: str, flavour: str, fmt: str, backend: str) -> str:
+def record_id(case: str, flavour: str, fmt: str, backend: str, quantization: str | None = None) -> str:
     """`Conv2D[padding=same]-keras3-h5-wasm`: a variant on one backend; unique in a report."""
-    return f"{variant_id(case, flavour, fmt)}-{backend}"
+    return f"{variant_id(case, flavour, fmt, quantization)}-{backend}"

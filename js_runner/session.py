@@ -207,6 +207,36 @@ class BrowserSession:
             "runs_ms": [float(x) for x in value["runs_ms"]],
         }
 
+    def weights(self, handle, timeout_s=None):
+        """Every weight as TF.js holds it after loading (quantized weights dequantized): {name: array}."""
+        value = self._call(handle.backend, "weights", [handle.id], timeout_s, handle)
+        return {w["name"]: _decode(w) for w in value}
+
+    def dequant_check(self, handle, timeout_s=None):
+        """{quantized weight: max |TF.js's loaded value - the value its manifest entry encodes|} (None: NaN)."""
+        return dict(self._call(handle.backend, "dequantCheck", [handle.id], timeout_s, handle))
+
+    def training_info(self, handle, timeout_s=None):
+        """{compiled, optimizer, optimizer_config, metrics_names, optimizer_weights} of the loaded model."""
+        return self._call(handle.backend, "trainingInfo", [handle.id], timeout_s, handle)
+
+    def evaluate(self, handle, inputs, targets, batch_size, timeout_s=None):
+        """`model.evaluate` in TF.js: (its scalars, model.metricsNames)."""
+        value = self._call(
+            handle.backend,
+            "evaluate",
+            [handle.id, self._inputs(handle, inputs), [_encode(t) for t in targets], int(batch_size)],
+            timeout_s,
+            handle,
+        )
+        return [float(v) for v in value["values"]], list(value["names"])
+
+    def train_steps(self, handle, batches, timeout_s=None):
+        """`trainOnBatch` on each (inputs, targets) batch in turn: (per-step scalars, {weight: array})."""
+        encoded = [{"inputs": self._inputs(handle, xs), "targets": [_encode(t) for t in ys]} for xs, ys in batches]
+        value = self._call(handle.backend, "trainSteps", [handle.id, encoded], timeout_s, handle)
+        return [[float(v) for v in step] for step in value["steps"]], {w["name"]: _decode(w) for w in value["weights"]}
+
     def dispose(self, handle):
         """Free the model's tensors in the page."""
         slot = self._slot(handle.backend)

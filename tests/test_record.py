@@ -40,6 +40,7 @@ def _required(cls) -> set:
         (record.Timings, DEFS["record"]["properties"]["timings_ms"]),
         (record.Sizes, DEFS["record"]["properties"]["sizes"]),
         (record.Divergence, DEFS["record"]["properties"]["first_divergence"]["oneOf"][1]),
+        (record.Quantization, DEFS["record"]["properties"]["quantization"]["oneOf"][1]),
     ],
     ids=lambda x: getattr(x, "__name__", ""),
 )
@@ -64,6 +65,7 @@ def test_the_vocabulary_is_the_schemas():
     assert tuple(props["tier"]["enum"]) == vocabulary.TIERS
     assert tuple(props["expected"]["enum"]) == vocabulary.EXPECTATIONS
     assert [v for v in props["expected_failure"]["enum"] if v] == list(vocabulary.FAILURES)
+    assert tuple(props["quantization"]["oneOf"][1]["properties"]["dtype"]["enum"]) == vocabulary.QUANTIZATIONS
     assert tuple(DEFS["layer_status"]["properties"]["status"]["enum"]) == vocabulary.STATUSES
     with open(baseline.SCHEMA_PATH) as f:
         base_schema = json.load(f)

@@ -7,6 +7,7 @@ a failure anywhere becomes the outcome of the records it touched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.pipeline import compare as cmp
-from harness.pipeline import reference, tolerance
+from harness.pipeline import quantize, reference, tolerance
 from harness.pipeline.convert import Converted, convert_variant
 from harness.results.record import AppliedTolerance, Divergence, Record, Step, Timings, worst_error
 from harness.suite.case import Variant
@@ -41,10 +42,11 @@ def make_record(
     metrics=(),
     divergence: Divergence | None = None,
     timings: dict | None = None,
+    quantized: dict | None = None,
 ) -> Record:
     """A record: what the converter said, and (when it converted) what the backend run gave."""
     case = variant.case
-    expect = case.expect.for_backend(backend)
+    expect = variant.expect.for_backend(backend)
     outcome = outcome or converted.status
     return Record(
         id=variant.record_id(backend),
@@ -69,12 +71,15 @@ def make_record(
         first_divergence=divergence,
         timings_ms=Timings(convert=converted.convert_ms, **(timings or {})),
         sizes=converted.sizes,
+        quantization=dataclasses.replace(converted.quantization, **(quantized or {}))
+        if converted.quantization
+        else None,
     )
 
 
 def failed_record(variant: Variant, backend: str, outcome: str, message: str) -> Record:
     """The record of a variant that never got as far as a comparison (`error`, `missing`...)."""
-    tol = tolerance.for_backend(backend, None, variant.case.tolerance)
+    tol = tolerance.for_backend(backend, None, variant.case.tolerance if not variant.quantization else None)
     return make_record(variant, backend, Converted(outcome, message=message), tol)
 
 
@@ -102,9 +107,19 @@ def first_divergence(session, handle, prepared, tol) -> Divergence | None:
 
 
 def run_backend(
-    session, variant: Variant, backend: str, converted: Converted, prepared, tol, *, timings: bool
+    session,
+    variant: Variant,
+    backend: str,
+    converted: Converted,
+    prepared,
+    tol,
+    *,
+    timings: bool,
+    originals: dict | None = None,
 ) -> Record:
-    """Load and run one artifact on one backend, and compare its outputs with Keras's."""
+    """Load and run one artifact on one backend, and compare its outputs with Keras's. With `originals`
+    (a quantized conversion's encoding errors, quantize.encoding_errors), also check every weight TF.js
+    decoded lies within its quantization step of the float32 original."""
     from js_runner import RunnerError
 
     info = session.backends.get(backend)
@@ -128,7 +143,19 @@ def run_backend(
         if timings:
             times["predict_median"] = session.time_predict(handle, prepared.inputs, k=5)["predict_median_ms"]
         ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
-        divergence = None if ok else first_divergence(session, handle, prepared, tol)
+        quantized = None
+        if originals is not None:
+            quantized = dequantization(session.dequant_check(handle), originals)
+            steps = quantized["dequant_steps"]
+            if steps is None or steps > 1.0:
+                ok = False
+                moved = (
+                    f"dequantization: weight {quantized['worst_weight']} moved {steps:.3g} steps (at most 1)"
+                    if steps is not None
+                    else f"dequantization: weight {quantized['worst_weight']}"
+                )
+                message = f"{moved}; {message}" if message else moved
+        divergence = None if ok or originals is not None else first_divergence(session, handle, prepared, tol)
         return make_record(
             variant,
             backend,
@@ -139,6 +166,7 @@ def run_backend(
             metrics=metrics,
             divergence=divergence,
             timings=times,
+            quantized=quantized,
         )
     except RunnerError as e:
         # TF.js could not load the model, or built it but cannot run it; anything later is an error.
@@ -150,6 +178,21 @@ def run_backend(
                 session.dispose(handle)
             except Exception:
                 pass
+
+
+def dequantization(loaded: dict, encoded: dict) -> dict:
+    """How far TF.js's decoded weights lie from the float32 originals, in quantization steps: what the
+    encoding moved each weight (`encoded`, quantize.encoding_errors), plus how far TF.js's loaded value lies
+    from the value its manifest entry encodes (`loaded`, measured in the page), for the worst weight."""
+    worst, worst_name = 0.0, None
+    for name, enc in encoded.items():
+        if name not in loaded:
+            return {"dequant_steps": None, "worst_weight": f"{name} (not checked in TF.js)"}
+        drift = loaded[name]
+        steps = float("inf") if drift is None else enc.steps + drift / enc.min_bound
+        if worst_name is None or steps > worst:
+            worst, worst_name = steps, name
+    return {"dequant_steps": worst if worst_name else 0.0, "worst_weight": worst_name}
 
 
 def keep_artifacts(variant: Variant, prepared, converted: Converted, record: Record, artifacts: Path) -> Path:
@@ -168,17 +211,41 @@ def keep_artifacts(variant: Variant, prepared, converted: Converted, record: Rec
     return dest
 
 
+def _tolerance(variant: Variant, backend: str, precision, prepared, budget):
+    if variant.quantization is None:
+        return tolerance.for_backend(backend, precision, variant.case.tolerance)
+    scale = quantize.output_scale(prepared.reference)
+    return tolerance.for_quantization(backend, variant.quantization, scale, precision, budget)
+
+
 def certify_prepared(session, variant: Variant, prepared, backends, workdir: Path, artifacts: Path) -> list[Record]:
     """The records of a variant whose Keras side is `prepared`."""
     case = variant.case
-    converted = convert_variant(prepared, variant.format, workdir)
+    plan = budget = originals = None
+    if variant.quantization == "plan" and not prepared.error:
+        budget = tolerance.PLAN_BUDGET * quantize.output_scale(prepared.reference)
+        plan = quantize.cached_plan(prepared, budget).weights
+    converted = convert_variant(prepared, variant.format, workdir, quantization=variant.quantization, plan=plan)
+    if converted.quantization is not None:
+        converted.quantization.budget = budget
+        q = converted.quantization
+        weights = quantize.float32_weights(converted.source)
+        dtypes = dict(q.plan or {}) if q.dtype == "plan" else {n: q.dtype for n in weights}
+        originals = quantize.encoding_errors(weights, dtypes)
     records = []
     for backend in backends:
         info = session.backends.get(backend) if session is not None else None
-        tol = tolerance.for_backend(backend, getattr(info, "float_precision", None), case.tolerance)
+        tol = _tolerance(variant, backend, getattr(info, "float_precision", None), prepared, budget)
         if converted.status == "ok" and case.expect.outcome != "reject":
             record = run_backend(
-                session, variant, backend, converted, prepared, tol, timings=case.tier in ("app", "user")
+                session,
+                variant,
+                backend,
+                converted,
+                prepared,
+                tol,
+                timings=case.tier in ("app", "user"),
+                originals=originals,
             )
         elif converted.status == "ok":  # an expected rejection that the converter let through
             record = make_record(

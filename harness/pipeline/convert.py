@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from harness.pipeline import reference
-from harness.results.record import ReasonCode, Sizes
+from harness.results.record import Quantization, ReasonCode, Sizes
 
 
 @dataclasses.dataclass
@@ -17,6 +17,8 @@ class Converted:
 
     status: str  # "ok", or the outcome every record of the variant then has: rejected, converter_error...
     artifact: Path | None = None
+    quantization: Quantization | None = None  # a quantized conversion: bytes, and the plan if any
+    source: Path | None = None  # the model file converted
     message: str | None = None
     issues: list[ReasonCode] = dataclasses.field(default_factory=list)
     convert_ms: float | None = None
@@ -31,22 +33,36 @@ def artifact_sizes(directory: Path) -> Sizes:
     )
 
 
-def convert_variant(prepared: reference.Prepared, fmt: str, workdir: Path) -> Converted:
-    """Run our converter on the prepared model file (the API format was converted when prepared)."""
+def convert_variant(
+    prepared: reference.Prepared,
+    fmt: str,
+    workdir: Path,
+    *,
+    quantization: str | None = None,
+    plan: dict[str, str] | None = None,
+) -> Converted:
+    """Run our converter on the prepared model file (the API format was converted when prepared);
+    `quantization` converts every float weight to that dtype, or, for "plan", each as `plan` says."""
     from converter import ConversionError, UnsupportedModelError, convert
 
     if prepared.error:
         return Converted("reference_error", message=prepared.error)
-    if fmt == "api":
+    if fmt == "api" and not quantization:
         api = prepared.files["api"]
         if (api / "error.json").exists():
             err = json.loads((api / "error.json").read_text())
             return Converted(err["kind"], message=err["message"], issues=[ReasonCode(**i) for i in err["issues"]])
         return Converted("ok", artifact=api, sizes=artifact_sizes(api))
-    out = workdir / f"{reference._safe(prepared.case)}-{prepared.flavour}-{fmt}"
+    source = prepared.files.get(fmt) or prepared.files.get("keras") or prepared.files["h5"]
+    out = workdir / f"{reference._safe(prepared.case)}-{prepared.flavour}-{fmt}-{quantization or 'float32'}"
+    options: dict = {}
+    if quantization == "plan":
+        options["quantize_plan"] = plan
+    elif quantization:
+        options["quantize"] = {quantization: None}
     start = time.perf_counter()
     try:
-        convert(prepared.files[fmt], out, overwrite=True)
+        convert(source, out, overwrite=True, **options)
     except UnsupportedModelError as e:
         return Converted(
             "rejected", message=str(e), issues=[ReasonCode(**reference.jsonable_issue(i)) for i in e.issues]
@@ -55,4 +71,27 @@ def convert_variant(prepared: reference.Prepared, fmt: str, workdir: Path) -> Co
         return Converted("converter_error", message=str(e))
     except Exception as e:  # a converter crash is a converter error, with its type
         return Converted("converter_error", message=reference.one_line(e, 500))
-    return Converted("ok", artifact=out, convert_ms=(time.perf_counter() - start) * 1000, sizes=artifact_sizes(out))
+    ms = (time.perf_counter() - start) * 1000
+    sizes = artifact_sizes(out)
+    quantized = None
+    if quantization:
+        manifest = json.loads((out / "model.json").read_text())["weightsManifest"]
+        specs = [w for group in manifest for w in group["weights"]]
+        float32 = sum(4 * _count(w["shape"]) for w in specs)
+        quantized = Quantization(
+            quantization,
+            sizes.weights_bytes or 0,
+            float32,
+            (sizes.weights_bytes or 0) / float32 if float32 else 1.0,
+            None,
+            None,
+            plan=dict(plan) if plan is not None else None,
+        )
+    return Converted("ok", artifact=out, convert_ms=ms, sizes=sizes, quantization=quantized, source=source)
+
+
+def _count(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n

@@ -213,6 +213,7 @@ class Prepared:
     output_names: list[str]
     loader: Callable[[], object] | None = None  # builds the Keras model again (layer localisation)
     error: str | None = None  # Keras could not build, feed, run or save the model
+    directory: Path | None = None  # the cache entry (None: a user's file, not cached)
 
     def load_model(self):
         if self.loader is None:
@@ -239,7 +240,7 @@ def prepare(case, flavour: str) -> Prepared:
             if not meta.exists() or (want_api and not api_dir.exists()):
                 error = _populate(case, flavour, directory, api_dir if want_api else None, formats)
                 if error:
-                    return Prepared(case.name, flavour, {}, [], [], [], loader, error=error)
+                    return Prepared(case.name, flavour, {}, [], [], [], loader, error=error, directory=directory)
     info = json.loads(meta.read_text())
     data = np.load(directory / "data.npz")
     xs = [data[f"x{i}"] for i in range(info["n_inputs"])]
@@ -247,7 +248,7 @@ def prepare(case, flavour: str) -> Prepared:
     files = {fmt: directory / f"model{FILE_SUFFIX[fmt]}" for fmt in info["formats"]}
     if want_api:
         files["api"] = api_dir
-    return Prepared(case.name, flavour, files, xs, refs, info["output_names"], loader)
+    return Prepared(case.name, flavour, files, xs, refs, info["output_names"], loader, directory=directory)
 
 
 def _populate(case, flavour, directory: Path, api_dir: Path | None, formats) -> str | None:

@@ -52,3 +52,38 @@ def policy_json(float_precision: dict | None = None) -> dict:
         tol = for_backend(backend, (float_precision or {}).get(backend))
         out[backend] = {"atol": tol.atol, "rtol": tol.rtol, "why": tol.why}
     return out
+
+
+# --- quantized weights ---------------------------------------------------------------------------------
+# A quantized conversion moves every weight by up to one quantization step, and the output moves with the
+# weights, so its bound is stated relative to the size of the output (max |keras| over the outputs): the
+# per-dtype fractions below are documented bounds, set from the suite's measurements (see the README's
+# quantization table), not from the weights' steps. A plan is held to the budget it was built for.
+QUANTIZED_RELATIVE = {
+    "float16": (1e-2, "float16 keeps 11 significant bits per weight (relative rounding 2^-11)"),
+    "uint16": (1e-2, "uint16 keeps 16 bits over each tensor's range; outliers widen the step"),
+    "uint8": (
+        2.5e-1,
+        "uint8 keeps 8 bits over each tensor's range; outliers (batch-norm variances, "
+        "depthwise kernels) make the step coarse for every other weight",
+    ),
+}
+
+
+# A plan's error budget, as a fraction of the output's size: the suite's plans must meet it.
+PLAN_BUDGET = 2e-3  # between uint16's and uint8's measured errors, so a plan has to mix them
+
+
+def for_quantization(
+    backend: str, dtype: str, output_scale: float, float_precision: int | None = None, budget: float | None = None
+) -> Tolerance:
+    """The tolerance a quantized record is held to: float32's, widened by the dtype's documented bound
+    (a fraction of the output's size) or, for a plan, by its error budget."""
+    base = for_backend(backend, float_precision)
+    if dtype == "plan":
+        if budget is None:
+            raise ValueError("a plan is held to its budget")
+        return Tolerance(max(base.atol, budget), base.rtol, base.why, f"plan: its error budget {budget:.3g}")
+    fraction, why = QUANTIZED_RELATIVE[dtype]
+    atol = max(base.atol, fraction * output_scale)
+    return Tolerance(atol, base.rtol, base.why, f"{dtype}: {fraction:g} x max|output| ({why})")

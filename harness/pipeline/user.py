@@ -121,3 +121,79 @@ def certify_file(
     except Exception as e:
         message = f"the harness failed on this model: {reference.one_line(e)}"
         return [certify.failed_record(variant, b, "error", message) for b in backends]
+
+
+def plan_file(
+    session,
+    path: Path,
+    out_dir: Path,
+    max_error: float,
+    backends,
+    inputs: Path | None,
+    overwrite: bool = False,
+    say=print,
+) -> int:
+    """`tfjs-certify plan`: the smallest per-weight quantization of a user's model whose output error stays
+    within `max_error` (max_abs against its float32 Keras outputs, on its inputs) on every backend. Searches
+    in Keras, converts with the plan, certifies it in TF.js, and writes the plan with the measured errors
+    to OUT/quantization_plan.json. Keras is searched at a budget below `max_error` (float32 differences
+    between TensorFlow and TF.js use the rest); a backend over budget halves it and searches again."""
+    from converter import convert
+    from harness.pipeline import compare as cmp
+    from harness.pipeline import quantize, tolerance
+
+    flavour = _flavour(path)
+    k = reference.keras_module(flavour)
+    model = k.models.load_model(str(path), compile=False)
+    source = inputs_file(path, inputs)
+    xs = (
+        load_inputs(source, model)
+        if source is not None
+        else inputs_mod.make_inputs(inputs_mod.specs_from_model(model), 2, reference.SEED)
+    )
+    refs = reference.predict(model, xs)
+    names = reference.output_names(model)
+    planner = quantize.Planner(model, xs, refs)
+    search_budget = max_error / 2
+    for attempt in range(4):
+        plan = planner.plan(search_budget)
+        convert(path, out_dir, quantize_plan=plan.weights, overwrite=overwrite or attempt > 0)
+        measured: dict[str, float | None] = {}
+        for backend in backends:
+            tol = tolerance.for_quantization(backend, "plan", 0.0, budget=max_error)
+            handle = session.load(out_dir, backend)
+            try:
+                _, metrics, _ = cmp.compare_outputs(names, refs, session.predict(handle, xs), tol)
+                measured[backend] = cmp.worst_error(metrics)
+            finally:
+                session.dispose(handle)
+        within = all(e is not None and e <= max_error for e in measured.values())
+        if within or attempt == 3:
+            break
+        say(f"a backend exceeded {max_error:g} (measured {measured}); searching again at {search_budget / 2:g}")
+        search_budget /= 2
+    report = {
+        **plan.to_json(),
+        "max_error": max_error,
+        "search_budget": search_budget,
+        "inputs": str(source) if source else "seeded",
+        "tfjs_max_abs": measured,
+        "certified": within,
+    }
+    (out_dir / "quantization_plan.json").write_text(json.dumps(report, indent=1) + "\n")
+    counts = {d: list(plan.weights.values()).count(d) for d in ("uint8", "uint16", "float16", "float32")}
+    say(
+        f"{path}: plan {counts}, weights {plan.weights_bytes} bytes ({plan.weights_bytes / plan.float32_bytes:.2f} of "
+        f"float32; float16: {plan.float16_bytes / plan.float32_bytes:.2f})"
+    )
+    for backend, err in measured.items():
+        say(f"  {backend}: max_abs {err:.3g} {'<=' if err is not None and err <= max_error else '>'} {max_error:g}")
+    say(f"wrote {out_dir} (plan in {out_dir / 'quantization_plan.json'})")
+    return 0 if within else 1
+
+
+def _flavour(path: Path) -> str:
+    from converter.reader import read_model_file
+
+    with read_model_file(path) as mf:
+        return "keras3" if mf.keras_major == 3 else "tf_keras"

@@ -95,3 +95,47 @@ def error_chart(data, backends) -> dict:
         "plot_bottom": height - c["bottom"],
         "zeros": sum(1 for r in recs if r.max_abs == 0),
     }
+
+
+QUANT_CHART = {"width": 420, "height": 230, "left": 58, "right": 14, "top": 12, "bottom": 40}
+
+
+def error_size_chart(rows: list[dict], backends) -> dict:
+    """A small SVG scatter of one model's forms: weight size (fraction of float32) across, output error
+    (max_abs, log axis) up, one colour per backend, each point labelled with its form."""
+    c = QUANT_CHART
+    pts = [r for r in rows if r["max_abs"] is not None and r["ratio"] is not None]
+    errors = [r["max_abs"] for r in pts if r["max_abs"] > 0]
+    lo = math.floor(math.log10(min(errors + [1e-7])))
+    hi = math.ceil(math.log10(max(errors + [1e-3])))
+    hi = hi if hi > lo else lo + 1
+    plot_w, plot_h = c["width"] - c["left"] - c["right"], c["height"] - c["top"] - c["bottom"]
+
+    def x_of(ratio):
+        return round(c["left"] + min(max(ratio, 0.0), 1.05) / 1.05 * plot_w, 1)
+
+    def y_of(err):
+        err = max(err, 10.0**lo)
+        return round(c["top"] + (hi - math.log10(err)) / (hi - lo) * plot_h, 1)
+
+    order = {b: i for i, b in enumerate(backends)}
+    points = [
+        {
+            "x": round(x_of(r["ratio"]) + (order.get(r["backend"], 0) - 1) * 4, 1),
+            "y": y_of(r["max_abs"]),
+            "colour": BACKEND_COLOUR.get(r["backend"], "#555") if r["ok"] else FAIL_COLOUR,
+            "label": r["form"],
+            "title": f"{r['form']} on {r['backend']}: max_abs {sci(r['max_abs'])}, "
+            f"{r['ratio']:.2f} of float32" + ("" if r["ok"] else " (not ok)"),
+        }
+        for r in pts
+    ]
+    return {
+        **c,
+        "points": points,
+        "backends": [{"name": b, "colour": BACKEND_COLOUR.get(b, "#555")} for b in backends],
+        "xticks": [{"x": x_of(v), "label": f"{v:g}"} for v in (0.25, 0.5, 1.0)],
+        "yticks": [{"y": y_of(10.0**e), "label": f"1e{e}"} for e in range(lo, hi + 1)],
+        "plot_right": c["width"] - c["right"],
+        "plot_bottom": c["height"] - c["bottom"],
+    }

@@ -162,6 +162,8 @@ def rollup(records: list[Record], backends=BACKENDS) -> tuple[dict, dict]:
     by_key: dict[tuple[str, str], list] = {}
     classes: set[str] = set()
     for rec in records:
+        if rec.quantization is not None:  # layer statuses say what float32 conversion supports
+            continue
         classes.update(rec.layer_classes)
         if rec.outcome == "unavailable":
             continue

@@ -85,6 +85,21 @@ class Sizes:
 
 
 @dataclasses.dataclass
+class Quantization:
+    """What a quantized conversion did to the weights: bytes against float32, and how far TF.js's
+    dequantized weights moved, in units of their quantization step (<= 1: every weight within its step)."""
+
+    dtype: str
+    weights_bytes: int
+    float32_bytes: int
+    ratio: float
+    dequant_steps: float | None  # max over weights of max |loaded - original| / step; None: not checked
+    worst_weight: str | None
+    budget: float | None = None  # a plan's output error budget
+    plan: dict | None = None  # a plan's dtype per weight
+
+
+@dataclasses.dataclass
 class Record:
     """One case x flavour x format x backend. `ok`: the outcome met the expectation (pipeline.certify.is_ok)."""
 
@@ -110,6 +125,7 @@ class Record:
     first_divergence: Divergence | None = None
     timings_ms: Timings = dataclasses.field(default_factory=Timings)
     sizes: Sizes = dataclasses.field(default_factory=Sizes)
+    quantization: Quantization | None = None
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -127,6 +143,8 @@ class Record:
             d["first_divergence"] = Divergence(**fd)
         d["timings_ms"] = Timings(**d.get("timings_ms", {}))
         d["sizes"] = Sizes(**d.get("sizes", {}))
+        if d.get("quantization") is not None:
+            d["quantization"] = Quantization(**d["quantization"])
         return cls(**d)
 
 

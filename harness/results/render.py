@@ -12,11 +12,12 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from harness.results import compat
-from harness.results.chart import error_chart, sci
+from harness.results.chart import error_chart, error_size_chart, sci
 from harness.results.record import Record
 from harness.vocabulary import BACKENDS, OUTCOMES
 
@@ -127,6 +128,65 @@ def _apps(records: list[Record]) -> list[dict]:
     return out
 
 
+def _quantization(records: list[Record], backends) -> list[dict]:
+    """Per quantized model: each form (float32 first) on each backend, its error against the float32 Keras
+    reference and its weight bytes; and the error-against-size chart."""
+    quantized = {(r.case, r.flavour, r.format) for r in records if r.quantization is not None}
+    out = []
+    for case, flavour, fmt in sorted(quantized):
+        rows: list[dict[str, Any]] = []
+        for r in records:
+            if (r.case, r.flavour, r.format) != (case, flavour, fmt):
+                continue
+            q = r.quantization
+            rows.append(
+                {
+                    "form": q.dtype if q else "float32",
+                    "backend": r.backend,
+                    "ok": r.ok,
+                    "outcome": r.outcome,
+                    "max_abs": r.max_abs,
+                    "atol": r.tolerance.atol,
+                    "id": r.id,
+                    "bytes": q.weights_bytes if q else r.sizes.weights_bytes,
+                    "ratio": q.ratio if q else (1.0 if r.sizes.weights_bytes else None),
+                    "dequant": q.dequant_steps if q else None,
+                    "budget": q.budget if q else None,
+                }
+            )
+        forms = ["float32", "float16", "uint16", "uint8", "plan"]
+        rows.sort(
+            key=lambda x: (forms.index(x["form"]), backends.index(x["backend"]) if x["backend"] in backends else 9)
+        )
+        table = []
+        for form in forms:
+            mine = [x for x in rows if x["form"] == form]
+            if not mine:
+                continue
+            by_b = {x["backend"]: x for x in mine}
+            table.append(
+                {
+                    "form": form,
+                    "bytes": _bytes(mine[0]["bytes"]),
+                    "ratio": "—" if mine[0]["ratio"] is None else f"{mine[0]['ratio']:.2f}",
+                    "cells": [
+                        {
+                            "max_abs": sci(by_b[b]["max_abs"]) if b in by_b else "—",
+                            "ok": by_b[b]["ok"] if b in by_b else None,
+                        }
+                        for b in backends
+                    ],
+                    "atol": sci(max(x["atol"] for x in mine)),
+                    "dequant": "—" if mine[0]["dequant"] is None else f"{max(x['dequant'] or 0 for x in mine):.2f}",
+                    "budget": sci(mine[0]["budget"]) if mine[0]["budget"] is not None else "",
+                }
+            )
+        out.append(
+            {"case": case, "variant": f"{flavour} {fmt}", "table": table, "chart": error_size_chart(rows, backends)}
+        )
+    return out
+
+
 def _cell(status) -> dict:
     """A matrix cell; `rejected_options` counts the arguments rejected in a class otherwise certified."""
     cell = dict(status or {"status": "untested", "cases": 0, "ok": 0, "reasons": []})
@@ -232,6 +292,7 @@ def view(data) -> dict:
         "missing": sum(r.outcome == "missing" for r in records),
         "onednn": _onednn_text(data["environment"].get("onednn")),
         "apps": _apps(records),
+        "quantization": _quantization(records, backends),
         "options": _options(records),
         "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
         "outcomes": [(o, data["summary"]["by_outcome"].get(o, 0)) for o in OUTCOMES],

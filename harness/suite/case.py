@@ -13,7 +13,16 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
 
-from harness.vocabulary import EXPECTATIONS, FAILURES, FLAVOURS, FORMATS, TIERS, record_id, variant_id
+from harness.vocabulary import (
+    EXPECTATIONS,
+    FAILURES,
+    FLAVOURS,
+    FORMATS,
+    QUANTIZATIONS,
+    TIERS,
+    record_id,
+    variant_id,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +111,8 @@ class Case:
     builders must be deterministic: the harness seeds Keras before calling them. `inputs` None means
     float inputs shaped like the model's inputs. Every flavour left out of `flavours` is listed in
     `omitted` with its reason. `formats` narrows the flavour's formats (a user's file has one).
+    `quantized` lists the quantized forms it is also certified in (from its first variant), with
+    `quantized_expect` overriding the expectation of some (a known failure, with its reason).
     """
 
     name: str
@@ -117,6 +128,8 @@ class Case:
     slow: bool = False
     omitted: tuple[Omission, ...] = ()
     formats: tuple[str, ...] | None = None
+    quantized: tuple[str, ...] = ()
+    quantized_expect: tuple[tuple[str, Expect], ...] = ()
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -135,31 +148,49 @@ class Case:
             )
         if self.formats is not None and not all(f in FORMATS[fl] for fl in self.flavours for f in self.formats):
             raise ValueError(f"{self.name}: formats {self.formats} are not formats of {self.flavours}")
+        if not set(self.quantized) <= set(QUANTIZATIONS) or (self.tier in ("reject", "user") and self.quantized):
+            raise ValueError(f"{self.name}: quantized forms are among {QUANTIZATIONS}, for cases that convert")
+        if not {form for form, _ in self.quantized_expect} <= set(self.quantized):
+            raise ValueError(f"{self.name}: quantized_expect names a form the case is not quantized in")
 
     def variants(self) -> list[Variant]:
-        """The (flavour, format) variants this case is certified from."""
-        return [
+        """The variants this case is certified from: every (flavour, format), then its quantized forms
+        from the first of them (quantization acts on the weights, whatever the file they came from)."""
+        plain = [
             Variant(self, fl, fm)
             for fl in self.flavours
             for fm in FORMATS[fl]
             if self.formats is None or fm in self.formats
         ]
+        return plain + [Variant(self, plain[0].flavour, plain[0].format, q) for q in self.quantized]
+
+    def expect_for(self, quantization: str | None) -> Expect:
+        """The expectation of a variant: the case's, or for a quantized form its override (default: pass)."""
+        if quantization is None:
+            return self.expect
+        return dict(self.quantized_expect).get(quantization, PASS)
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """A case from one Keras flavour, in one format: what one conversion certifies on every backend."""
+    """A case from one Keras flavour, in one format (and maybe one quantized form): one conversion,
+    certified on every backend."""
 
     case: Case
     flavour: str
     format: str
+    quantization: str | None = None
 
     @property
     def id(self) -> str:
-        return variant_id(self.case.name, self.flavour, self.format)
+        return variant_id(self.case.name, self.flavour, self.format, self.quantization)
 
     def record_id(self, backend: str) -> str:
-        return record_id(self.case.name, self.flavour, self.format, backend)
+        return record_id(self.case.name, self.flavour, self.format, backend, self.quantization)
+
+    @property
+    def expect(self) -> Expect:
+        return self.case.expect_for(self.quantization)
 
 
 def expand(cases, backends) -> list[tuple[Variant, str]]:

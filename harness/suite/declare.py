@@ -127,6 +127,7 @@ def layer(
     omitted=(),
     expect=PASS,
     tolerance=None,
+    quantized=(),
     tier="layer",
 ) -> Case:
     """A case around one layer `cls` with `options` on inputs `shape` (a tuple of shapes for merges).
@@ -148,6 +149,7 @@ def layer(
         omitted=omitted,
         expect=expect,
         tolerance=tolerance,
+        quantized=quantized,
     )
 
 
@@ -176,7 +178,15 @@ def tokens(length: int, high: int = 10) -> tuple[InputSpec, ...]:
 
 
 def graph(
-    build, layer_classes, inputs=None, flavours=FLAVOURS, omitted=(), expect=PASS, name=None, tier="graph"
+    build,
+    layer_classes,
+    inputs=None,
+    flavours=FLAVOURS,
+    omitted=(),
+    expect=PASS,
+    name=None,
+    tier="graph",
+    quantized=(),
 ) -> Case:
     return Case(
         name=name or build.__name__,
@@ -187,6 +197,7 @@ def graph(
         flavours=flavours,
         omitted=omitted,
         expect=expect,
+        quantized=quantized,
     )
 
 
@@ -197,9 +208,16 @@ DEEP = ToleranceOverride(
 )
 
 
+# Every app is also certified quantized, in each dtype and with a plan meeting the error budget
+# (harness/pipeline/tolerance.py); a sample of the layer and graph cases in each dtype.
+QUANTIZED = ("float16", "uint16", "uint8")
+QUANTIZED_AND_PLAN = (*QUANTIZED, "plan")
+
+
 def app(cls: str, layer_classes: str, input_shape=(32, 32, 3), tolerance=DEEP) -> Case:
     """`keras.applications.<cls>` at the smallest input it accepts; `layer_classes` as built (both flavours)."""
     return Case(
+        quantized=QUANTIZED_AND_PLAN,
         name=f"{cls}[{'x'.join(map(str, input_shape))}]",
         tier="app",
         build=App(cls, input_shape),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from harness.suite import builders as b
-from harness.suite.declare import TFK, graph, only, tokens
+from harness.suite.declare import QUANTIZED, TFK, graph, only, tokens
 
 GRAPH_CASES = [
-    graph(b.multi_io, ["Conv2D", "GlobalAveragePooling2D", "Dense", "Concatenate"]),
+    graph(b.multi_io, ["Conv2D", "GlobalAveragePooling2D", "Dense", "Concatenate"], quantized=QUANTIZED),
     graph(b.shared_layer, ["Dense", "Average"]),
     graph(b.shared_layer_chain, ["Dense"]),
     graph(b.nested_sequential, ["Sequential", "Dense"]),
@@ -15,9 +15,10 @@ GRAPH_CASES = [
     graph(
         b.residual_block,
         ["Conv2D", "BatchNormalization", "Activation", "Add", "ReLU", "GlobalAveragePooling2D", "Dense"],
+        quantized=QUANTIZED,
     ),
     graph(b.inception_block, ["Conv2D", "MaxPooling2D", "Concatenate", "GlobalMaxPooling2D"]),
-    graph(b.squeeze_excite, ["GlobalAveragePooling2D", "Dense", "Reshape", "Multiply"]),
+    graph(b.squeeze_excite, ["GlobalAveragePooling2D", "Dense", "Reshape", "Multiply"], quantized=QUANTIZED),
     graph(b.output_is_input_branch, ["Dense"]),
     graph(b.embedding_mask("LSTM"), ["Embedding", "LSTM", "Dense"], inputs=tokens(7, 12)),
     graph(b.embedding_mask("GRU"), ["Embedding", "GRU", "Dense"], inputs=tokens(7, 12)),
@@ -28,11 +29,11 @@ GRAPH_CASES = [
         inputs=tokens(6),
         **only(TFK, "Keras 3 zero-fills masked steps here: an expected refusal in the reject tier"),
     ),
-    graph(b.encoder_decoder, ["LSTM", "TimeDistributed", "Dense"]),
+    graph(b.encoder_decoder, ["LSTM", "TimeDistributed", "Dense"], quantized=QUANTIZED),
     graph(b.encoder_decoder_gru, ["GRU"]),
     graph(b.stacked_rnn, ["LSTM", "GRU", "SimpleRNN"]),
     graph(b.stacked_bidirectional, ["Bidirectional", "LSTM", "Dense"]),
-    graph(b.conv_autoencoder, ["Conv2D", "MaxPooling2D", "Conv2DTranspose", "UpSampling2D"]),
+    graph(b.conv_autoencoder, ["Conv2D", "MaxPooling2D", "Conv2DTranspose", "UpSampling2D"], quantized=QUANTIZED),
     graph(b.sequential_with_input, ["Sequential", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"]),
     graph(b.sequential_built, ["Sequential", "Dense", "BatchNormalization"]),
     graph(b.sequential_input_shape, ["Sequential", "Dense"]),

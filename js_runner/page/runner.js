@@ -221,6 +221,7 @@
           }
           state.stage = 'parse';
           checkWeightBytes(artifacts);
+          state.artifacts = artifacts;
           return artifacts;
         },
       };
@@ -234,7 +235,7 @@
         currentLoad = null;
       }
       const loadMs = performance.now() - t0;
-      models.set(id, {model, firstPredictMs: null, subModels: new Map()});
+      models.set(id, {model, firstPredictMs: null, subModels: new Map(), artifacts: state.artifacts});
       return {
         id,
         load_ms: loadMs,
@@ -330,6 +331,130 @@
     });
   }
 
+  // ---- weights and training ----
+
+  // Every weight as TF.js holds it after loading (dequantized), by the name it was loaded under.
+  async function weights(id) {
+    return wrap('predict', async () => {
+      const e = entry(id);
+      const out = [];
+      for (const v of e.model.weights) {
+        const t = v.read();
+        out.push({name: v.originalName, ...encode(t, await t.data())});
+      }
+      return out;
+    });
+  }
+
+  // float16 bits -> number (IEEE 754 half precision).
+  function halfToFloat(h) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) return sign * Math.pow(2, -14) * (frac / 1024);
+    if (exp === 31) return frac ? NaN : sign * Infinity;
+    return sign * Math.pow(2, exp - 15) * (1 + frac / 1024);
+  }
+
+  // For each quantized weight, max |TF.js's loaded value - the value its manifest entry encodes|:
+  // how faithfully TF.js decoded the shards (0 when it computed value * scale + min, or the half, exactly).
+  function dequantCheck(id) {
+    return wrap('predict', async () => {
+      const e = entry(id);
+      const specs = e.artifacts.weightSpecs || [];
+      const data = e.artifacts.weightData;
+      const buffers = Array.isArray(data) ? data : [data];
+      const total = buffers.reduce((a, b) => a + b.byteLength, 0);
+      const bytes = new Uint8Array(total);
+      let at = 0;
+      for (const b of buffers) { bytes.set(new Uint8Array(b), at); at += b.byteLength; }
+      const loaded = new Map(e.model.weights.map(v => [v.originalName, v]));
+      const out = {};
+      let offset = 0;
+      for (const spec of specs) {
+        const n = spec.shape.reduce((a, b) => a * b, 1);
+        const q = spec.quantization;
+        const dtype = q ? q.dtype : spec.dtype;
+        const size = n * BYTES[dtype];
+        if (q && loaded.has(spec.name)) {
+          const raw = bytes.slice(offset, offset + size).buffer;
+          const codes = dtype === 'uint8' ? new Uint8Array(raw) : new Uint16Array(raw);
+          const got = loaded.get(spec.name).read().dataSync();
+          let max = 0;
+          for (let i = 0; i < n; i++) {
+            const want = Math.fround(dtype === 'float16' ? halfToFloat(codes[i]) : codes[i] * q.scale + q.min);
+            const d = Math.abs(got[i] - want);
+            if (!(d <= max)) max = d;  // NaN counts as the worst
+          }
+          out[spec.name] = Number.isNaN(max) ? null : max;
+        }
+        offset += size;
+      }
+      return out;
+    });
+  }
+
+  // Whether the file compiled the model, and how: TF.js compiles only from a top-level trainingConfig.
+  function trainingInfo(id) {
+    return wrap('predict', async () => {
+      const m = entry(id).model;
+      const opt = m.optimizer;
+      return {
+        compiled: opt != null && m.lossFunctions != null,
+        optimizer: opt ? opt.getClassName() : null,
+        optimizer_config: opt ? opt.getConfig() : null,
+        metrics_names: m.metricsNames || [],
+        optimizer_weights: opt ? (await opt.getWeights()).map(w => w.name) : [],
+      };
+    });
+  }
+
+  function scalars(result) {
+    const list = Array.isArray(result) ? result : [result];
+    return list.map(x => (typeof x === 'number' ? x : x.dataSync()[0]));
+  }
+
+  // model.evaluate on one batch of the given size; its scalars in metricsNames order.
+  async function evaluate(id, inputs, targets, batchSize) {
+    return wrap('predict', async () => {
+      const m = entry(id).model;
+      const xs = inputs.map(toTensor);
+      const ys = targets.map(toTensor);
+      try {
+        const result = m.evaluate(xs.length === 1 ? xs[0] : xs, ys.length === 1 ? ys[0] : ys,
+                                  {batchSize});
+        const values = scalars(result);
+        tf.dispose(result);
+        return {values, names: m.metricsNames};
+      } finally {
+        tf.dispose([...xs, ...ys]);
+      }
+    });
+  }
+
+  // trainOnBatch over the batches in turn: the loss (and metrics) after each step, then the weights.
+  async function trainSteps(id, batches) {
+    return wrap('predict', async () => {
+      const m = entry(id).model;
+      const steps = [];
+      for (const batch of batches) {
+        const xs = batch.inputs.map(toTensor);
+        const ys = batch.targets.map(toTensor);
+        try {
+          steps.push(scalars(await m.trainOnBatch(xs.length === 1 ? xs[0] : xs, ys.length === 1 ? ys[0] : ys)));
+        } finally {
+          tf.dispose([...xs, ...ys]);
+        }
+      }
+      const out = [];
+      for (const v of m.weights) {
+        const t = v.read();
+        out.push({name: v.originalName, ...encode(t, await t.data())});
+      }
+      return {steps, weights: out};
+    });
+  }
+
   function dispose(id) {
     const e = models.get(id);
     if (e) {
@@ -339,5 +464,6 @@
     return {ok: true, value: tf.memory().numTensors};
   }
 
-  window.runner = {setBackend, load, predict, layerOutputs, timePredict, dispose};
+  window.runner = {setBackend, load, predict, layerOutputs, timePredict, weights, dequantCheck, trainingInfo,
+                   evaluate, trainSteps, dispose};
 })();

@@ -1,0 +1,274 @@
+"""Weight quantization: what TF.js reads back, how far each weight may move, and a plan that meets a budget.
+
+The converter encodes a float32 weight as float16 (a cast) or as affine uint8/uint16 (per tensor, range
+nudged so that 0 is exact; `converter.writer.quantize`); TF.js decodes it to float32 on load
+(`value * scale + min`). `dequantized` reproduces that decode, `step` is the largest error a weight may
+then carry (one quantization step for uint8/uint16, since the nudged range can leave the top value a step
+off; half a float16 spacing for float16), and `plan` picks, per weight, the smallest of uint8, uint16,
+float16 and float32 that keeps the model's output error within a budget, measured in Keras with the
+dequantized weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.writer import quantize as encode
+
+FORMS = ("float16", "uint16", "uint8")  # the quantized forms every covered case is certified in
+BYTES = {"float32": 4, "float16": 2, "uint16": 2, "uint8": 1}
+
+
+def dequantized(w: np.ndarray, dtype: str) -> np.ndarray:
+    """The float32 values TF.js holds after loading `w` quantized to `dtype`."""
+    w = np.asarray(w, dtype=np.float32)
+    if dtype == "float32":
+        return w
+    q, meta = encode(w, dtype)
+    if dtype == "float16":
+        return q.astype(np.float32)
+    # TF.js computes value * scale + min in doubles, then stores float32
+    return (q.astype(np.float64) * meta["scale"] + meta["min"]).astype(np.float32)
+
+
+def step(w: np.ndarray, dtype: str) -> np.ndarray:
+    """Per element, the largest error quantizing `w` to `dtype` may leave (the dequantization bound)."""
+    w = np.asarray(w, dtype=np.float32)
+    if dtype == "float32":
+        return np.zeros_like(w)
+    if dtype == "float16":
+        return 0.5 * np.spacing(np.abs(w).astype(np.float16)).astype(np.float32)
+    _, meta = encode(w, dtype)
+    return np.full_like(w, meta["scale"])
+
+
+def _bound(original: np.ndarray, dtype: str) -> np.ndarray:
+    """One step, plus float32 rounding of the decode itself (|w| * 2^-23)."""
+    return step(original, dtype).astype(np.float64) + np.abs(original) * 2.0**-23 + 1e-30
+
+
+def dequantization_error(original: np.ndarray, loaded: np.ndarray, dtype: str) -> float:
+    """max |loaded - original| / bound over the weight's elements (<= 1: within its quantization step)."""
+    original = np.asarray(original, dtype=np.float64)
+    diff = np.abs(np.asarray(loaded, dtype=np.float64) - original)
+    return float(np.max(diff / _bound(original, dtype))) if diff.size else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """How far the encoding moves one weight: max |decoded - original| / bound, and its smallest bound."""
+
+    steps: float
+    min_bound: float
+
+
+def encoding_errors(originals: dict[str, np.ndarray], dtypes: dict[str, str]) -> dict[str, Encoded]:
+    """Per quantized weight, what the encoding alone does to it (the decode being value * scale + min)."""
+    out = {}
+    for name, w in originals.items():
+        dtype = dtypes.get(name, "float32")
+        if dtype == "float32" or np.asarray(w).dtype.kind != "f" or not np.size(w):
+            continue
+        original = np.asarray(w, dtype=np.float64)
+        out[name] = Encoded(
+            dequantization_error(original, dequantized(w, dtype), dtype), float(np.min(_bound(original, dtype)))
+        )
+    return out
+
+
+def weight_bytes(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str]) -> int:
+    return sum(int(np.prod(shape)) * BYTES[dtypes.get(name, "float32")] for name, shape in shapes.items())
+
+
+# --- Keras variables under the names TF.js gives them -----------------------------------------------
+
+
+def keras_variables(model) -> dict[str, Any]:
+    """{manifest weight name: the model's Keras variable}, by saving the model as `.h5` and reading it
+    back with the converter: every layer group lists its weights in `layer.weights` order."""
+    from converter import topology
+    from converter.reader import read_model_file
+    from converter.weights import model_weights
+
+    with tempfile.TemporaryDirectory(prefix="tfjs-certify-plan-") as tmp:
+        path = Path(tmp) / "model.h5"
+        model.save(path)
+        with read_model_file(path) as mf:
+            out = {}
+            for w in model_weights(mf, topology.clean(mf.model_config)):
+                parts = w.dataset.name.strip("/").split("/")  # model_weights/<layer>/...
+                group = mf.weights[parts[1]]
+                names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+                index = names.index("/".join(parts[2:]))
+                out[w.name] = model.get_layer(parts[1]).weights[index]
+            return out
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Plan:
+    """Which dtype each weight gets, and what Keras measured with the dequantized weights."""
+
+    budget: float
+    weights: dict[str, str]
+    keras_max_abs: float
+    weights_bytes: int
+    float16_bytes: int
+    float32_bytes: int
+    evaluations: int
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _as_list(out):
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+class Planner:
+    """Measures a model's output error in Keras when some of its weights are quantized."""
+
+    def __init__(self, model, inputs: list[np.ndarray], reference: list[np.ndarray]):
+        from harness.pipeline import reference as ref
+
+        self._predict = lambda: ref.predict(model, inputs)
+        self._call = lambda: _as_list(model(inputs if len(inputs) > 1 else inputs[0], training=False))
+        self.reference = reference
+        self.variables = keras_variables(model)
+        self.values = {name: np.asarray(v.numpy()) for name, v in self.variables.items()}
+        self.evaluations = 0
+
+    def error(self, dtypes: dict[str, str]) -> float:
+        """max_abs of the outputs with each weight dequantized from its dtype (missing: float32)."""
+        self.evaluations += 1
+        changed = {n: d for n, d in dtypes.items() if d != "float32" and self.values[n].dtype.kind == "f"}
+        try:
+            for name, dtype in changed.items():
+                self.variables[name].assign(dequantized(self.values[name], dtype))
+            outputs = self._predict()
+        finally:
+            for name in changed:
+                self.variables[name].assign(self.values[name])
+        errors = [
+            float(np.max(np.abs(np.asarray(o, np.float64) - np.asarray(r, np.float64))))
+            for o, r in zip(outputs, self.reference)
+            if np.size(r)
+        ]
+        return max(errors, default=0.0)
+
+    def sixteen_bit(self, name: str) -> str:
+        """uint16 or float16, whichever moves this weight less (float16 cannot hold values past 65504)."""
+        w = self.values[name]
+        if np.max(np.abs(w), initial=0.0) > 65504:
+            return "uint16"
+        err16 = np.max(np.abs(dequantized(w, "float16") - w), initial=0.0)
+        erru = np.max(np.abs(dequantized(w, "uint16") - w), initial=0.0)
+        return "float16" if err16 <= erru else "uint16"
+
+    def sensitivity(self, dtypes: dict[str, str]) -> dict[str, float]:
+        """Per weight, a first-order estimate of how much quantizing it to `dtypes[name]` moves the output:
+        sum |d(s . y)/dw| * |dequantized(w) - w| for a fixed random sign pattern s over the outputs. One
+        backward pass, where measuring each weight alone would take one prediction per weight."""
+        import tensorflow as tf
+
+        rng = np.random.default_rng(0)
+        signs = [tf.constant(rng.choice([-1.0, 1.0], size=np.shape(r)), dtype=tf.float32) for r in self.reference]
+        tensors = {n: getattr(v, "value", v) for n, v in self.variables.items() if n in dtypes}
+        with tf.GradientTape() as tape:
+            for t in tensors.values():
+                tape.watch(t)
+            outputs = self._call()
+            loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32) * s) for o, s in zip(outputs, signs)])
+        grads = tape.gradient(loss, list(tensors.values()))
+        out = {}
+        for (name, _), g in zip(tensors.items(), grads):
+            w = self.values[name]
+            moved = np.abs(dequantized(w, dtypes[name]) - w)
+            out[name] = float(np.sum(np.abs(np.asarray(g)) * moved)) if g is not None else 0.0
+        return out
+
+    def plan(self, budget: float) -> Plan:
+        """The smallest per-weight dtypes whose output error stays within `budget`.
+
+        Weights are ranked by their estimated output damage (`sensitivity`) per byte quantizing them saves;
+        the least damaging are kept at uint8 and the rest raised to 16 bits, with a binary search on how many
+        stay at uint8 (a measured prediction per step). If 16 bits everywhere still exceeds the budget, the
+        most damaging are raised to float32 the same way.
+        """
+        names = [n for n, v in self.values.items() if v.dtype.kind == "f" and v.size]
+        shapes = {n: self.values[n].shape for n in self.values}
+        wide = {n: self.sixteen_bit(n) for n in names}
+        plan = self._lowest({n: "uint8" for n in names}, wide, budget, saved=3)
+        if self.error(plan) > budget:
+            plan = self._lowest(wide, {n: "float32" for n in names}, budget, saved=2)
+        float16 = {n: "float16" if np.max(np.abs(self.values[n]), initial=0) <= 65504 else "float32" for n in names}
+        return Plan(
+            budget=budget,
+            weights=plan,
+            keras_max_abs=self.error(plan),
+            weights_bytes=weight_bytes(shapes, plan),
+            float16_bytes=weight_bytes(shapes, float16),
+            float32_bytes=weight_bytes(shapes, {}),
+            evaluations=self.evaluations,
+        )
+
+    def _lowest(self, low: dict, high: dict, budget: float, saved: int) -> dict:
+        """Keep as many weights at `low` as the budget allows (the least damage per byte first), the rest
+        at `high`. `saved`: bytes per element that `low` saves over float32 (to weigh the damage)."""
+        damage = self.sensitivity(low)
+        order = sorted(low, key=lambda n: damage[n] / (self.values[n].size * saved))
+
+        def keeping(k):
+            return {n: (low[n] if i < k else high[n]) for i, n in enumerate(order)}
+
+        if self.error(keeping(len(order))) <= budget:
+            return keeping(len(order))
+        lo, hi = 0, len(order)  # error(keeping(lo)) within budget is assumed; keeping(hi) is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.error(keeping(mid)) <= budget:
+                lo = mid
+            else:
+                hi = mid
+        return keeping(lo)
+
+
+def float32_weights(path) -> dict[str, np.ndarray]:
+    """Every weight of a model file under its TF.js name, as stored (what a quantized conversion starts from)."""
+    from converter import topology
+    from converter.reader import read_array, read_model_file
+    from converter.weights import model_weights
+
+    with read_model_file(path) as mf:
+        return {w.name: read_array(w.dataset) for w in model_weights(mf, topology.clean(mf.model_config))}
+
+
+def output_scale(reference: list[np.ndarray]) -> float:
+    """The size of a model's outputs, max |y|, which quantized tolerances and budgets are fractions of."""
+    return max((float(np.max(np.abs(r))) for r in reference if np.size(r)), default=0.0)
+
+
+def cached_plan(prepared, budget: float) -> Plan:
+    """The plan for a prepared suite case at `budget`, computed once and kept in its cache entry."""
+    import json
+
+    from harness.pipeline.reference import converter_hash
+
+    path = None
+    if prepared.directory is not None:
+        path = prepared.directory / f"plan-{budget:.6g}-{converter_hash()}.json"
+        if path.exists():
+            return Plan(**json.loads(path.read_text()))
+    plan = Planner(prepared.load_model(), prepared.inputs, prepared.reference).plan(budget)
+    if path is not None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(plan.to_json()))
+        tmp.replace(path)
+    return plan
