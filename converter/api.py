@@ -8,9 +8,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from converter import topology
+import numpy as np
+
+from converter import topology, training
 from converter.errors import ConversionError, UnsupportedModelError
 from converter.reader import read_array, read_model_file
+from converter.support import Issue
+from converter.training import Training
 from converter.weights import model_weights
 from converter.writer import DEFAULT_SHARD_SIZE, PLAN_DTYPES, staged_directory, write_model_json, write_weights
 
@@ -35,6 +39,7 @@ class Analysis:
     model_config: dict
     issues: list
     layers: list[LayerInfo]
+    training: Training = dataclasses.field(default_factory=lambda: Training(compiled=False))
 
     @property
     def supported(self) -> bool:
@@ -53,6 +58,7 @@ class ConversionResult:
     keras_version: str
     format: str
     seconds: float
+    training: Training = dataclasses.field(default_factory=lambda: Training(compiled=False))
 
     @property
     def shards(self) -> int:
@@ -86,7 +92,13 @@ def _analyse(model_file) -> tuple[Analysis, list]:
         else:
             raise ConversionError(model_file.path, f"model config and weights do not match: {e}") from e
     analysis = Analysis(
-        model_file.path, model_file.format, model_file.keras_version, tfjs_config, issues, _inventory(cleaned, weights)
+        model_file.path,
+        model_file.format,
+        model_file.keras_version,
+        tfjs_config,
+        issues,
+        _inventory(cleaned, weights),
+        training.analyse(model_file, tfjs_config, weights),
     )
     return analysis, weights
 
@@ -108,13 +120,17 @@ def convert(
     split_weights_by_layer: bool = False,
     overwrite: bool = False,
     metadata: dict | None = None,
+    require_training: bool = False,
 ) -> ConversionResult:
     """Convert the Keras model file at `path` into a TF.js Layers artifact at `out_dir`.
 
     `quantize` maps "float16" / "uint8" / "uint16" to weight-name patterns (`*` allowed; None: every
     float32 weight); `quantize_plan` maps weight names to one of float32, float16, uint16, uint8 (a plan
-    from `tfjs-certify plan`). Raises `UnsupportedModelError` (nothing written) when TF.js cannot run the model
-    as Keras does, `ConversionError` for unreadable or inconsistent input.
+    from `tfjs-certify plan`). A compiled model's training configuration becomes a top-level `trainingConfig`
+    (with the optimizer's state where TF.js can load it) when TF.js trains as Keras does; otherwise it is left
+    out and `result.training.issues` says why, or, with `require_training`, `UnsupportedModelError` is raised.
+    Raises `UnsupportedModelError` (nothing written) when TF.js cannot run the model as Keras does,
+    `ConversionError` for unreadable or inconsistent input.
     """
     start = time.perf_counter()
     if input_format not in (None, "keras", "keras_keras", "keras_saved_model_v3", "h5", "keras_v3"):
@@ -130,6 +146,9 @@ def convert(
         analysis, weights = _analyse(model_file)
         if analysis.issues:
             raise UnsupportedModelError(path, analysis.issues)
+        train = analysis.training
+        if require_training and not train.carried:
+            raise UnsupportedModelError(path, train.issues or [_not_compiled(path)])
         unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights})
         if unknown:
             raise ConversionError(
@@ -154,14 +173,22 @@ def convert(
             "backend": model_file.backend,
             "model_config": analysis.model_config,
         }
-        if model_file.training_config:
-            topology_json["training_config"] = model_file.training_config
         model_json["modelTopology"] = topology_json
+        if train.carried:
+            model_json["trainingConfig"] = train.config
+            if train.state:  # in the last group: see _tfjs_safe_order
+                weight_groups = (
+                    [*weight_groups[:-1], [*weight_groups[-1], *train.state]] if weight_groups else [list(train.state)]
+                )
+        weight_groups = _tfjs_safe_order(weight_groups, shard_size)
         with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
             try:
                 manifest, shard_files = write_weights(
                     stage,
-                    [[(w.name, (lambda d=w.dataset: read_array(d))) for w in g] for g in weight_groups],
+                    [
+                        [w if isinstance(w, tuple) else (w.name, (lambda d=w.dataset: read_array(d))) for w in g]
+                        for g in weight_groups
+                    ],
                     shard_size=shard_size,
                     quantize_map=quantize or {},
                     plan=quantize_plan,
@@ -183,6 +210,34 @@ def convert(
         model_file.keras_version,
         model_file.format,
         time.perf_counter() - start,
+        train,
+    )
+
+
+def _group_bytes(group) -> int:
+    return sum(int(np.prod(w.shape)) * 4 for w in group if not isinstance(w, tuple))
+
+
+def _tfjs_safe_order(groups: list, shard_size: int) -> list:
+    """Weight groups in an order TF.js 4.22 reads back correctly.
+
+    TF.js joins every shard of every group into one CompositeArrayBuffer that assumes, when all shards but
+    the last have one size, that the last is no larger (io/composite_array_buffer.js findShardForByte); a
+    larger last shard reads as zeros. Several groups whose last shards differ (--split_weights_by_layer)
+    can break that, so groups go largest first: the last shard is then never the largest."""
+    if len(groups) < 2:
+        return groups
+    return sorted(groups, key=_group_bytes, reverse=True)
+
+
+def _not_compiled(path) -> Issue:
+    return Issue(
+        layer=Path(path).name,
+        class_name="training",
+        argument=None,
+        value=None,
+        code="bad_config",
+        reason="the model is not compiled: its file holds no training configuration",
     )
 
 

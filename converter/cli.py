@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="print the support analysis and exit: 0 supported, 3 not (writes nothing)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    p.add_argument(
+        "--require_training",
+        action="store_true",
+        help="fail (exit 3) unless the model's training configuration is carried, so TF.js loads it compiled",
+    )
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p
 
@@ -75,21 +80,45 @@ def _read_plan(path: str) -> dict[str, str]:
     return weights
 
 
+def _issue_table(issues, out):
+    rows = [("layer", "class", "argument", "code", "reason")]
+    for i in issues:
+        arg = "" if i.argument is None else f"{i.argument}={i.value!r}"
+        rows.append((i.layer, i.class_name, arg[:40], i.code, i.reason))
+    widths = [max(len(str(r[c])) for r in rows) for c in range(4)]
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in range(4)) + "  " + r[4], file=out)
+
+
 def print_check(analysis, out=sys.stdout):
     print(
         f"{analysis.path}: Keras {analysis.keras_version} ({analysis.format}), {len(analysis.layers)} layers", file=out
     )
     if analysis.supported:
         print("supported: TF.js 4.22 can run every layer as Keras does", file=out)
-        return
-    rows = [("layer", "class", "argument", "code", "reason")]
-    for i in analysis.issues:
-        arg = "" if i.argument is None else f"{i.argument}={i.value!r}"
-        rows.append((i.layer, i.class_name, arg[:40], i.code, i.reason))
-    widths = [max(len(str(r[c])) for r in rows) for c in range(4)]
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in range(4)) + "  " + r[4], file=out)
-    print(f"not supported: {len(analysis.issues)} issue(s)", file=out)
+    else:
+        _issue_table(analysis.issues, out)
+        print(f"not supported: {len(analysis.issues)} issue(s)", file=out)
+    train = analysis.training
+    if not train.compiled:
+        print("training: the model is not compiled (it will load uncompiled in TF.js)", file=out)
+    elif train.carried:
+        s = train.summary
+        state = (
+            f"optimizer state carried ({len(train.state)} tensors)"
+            if train.state
+            else (
+                f"optimizer state not carried: {train.state_note}" if train.state_note else "no optimizer state saved"
+            )
+        )
+        print(
+            f"training: carried: loss {s['loss']}, metrics {s['metrics'] or []}, optimizer {s['optimizer']} "
+            f"{s['optimizer_config']}; {state}",
+            file=out,
+        )
+    else:
+        print("training: not carried (the model converts for inference, uncompiled):", file=out)
+        _issue_table(train.issues, out)
 
 
 def main(argv=None) -> int:
@@ -119,6 +148,7 @@ def main(argv=None) -> int:
             quantize_plan=plan,
             split_weights_by_layer=args.split_weights_by_layer,
             overwrite=args.overwrite,
+            require_training=args.require_training,
         )
     except UnsupportedModelError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -140,9 +170,13 @@ def main(argv=None) -> int:
             traceback.print_exc()
         print(f"error: {args.input_path}: conversion failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    for issue in result.training.issues:
+        print(f"warning: {args.input_path}: training configuration not carried: {issue}", file=sys.stderr)
+    if result.training.carried and result.training.state_note:
+        print(f"warning: {args.input_path}: optimizer state not carried: {result.training.state_note}", file=sys.stderr)
     print(
         f"wrote {result.out_dir}: {len(result.files)} files, {result.weights} weights, "
-        f"{result.weight_bytes} bytes in {result.shards} shard(s)"
+        f"{result.weight_bytes} bytes in {result.shards} shard(s)" + (", compiled" if result.training.carried else "")
     )
     return EXIT_OK
 

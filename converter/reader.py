@@ -45,6 +45,7 @@ class ModelFile:
     model_config: dict
     training_config: dict | None
     weights: h5py.Group
+    compile_config: dict | None = None  # a .keras file's Keras 3 compile_config
     _handles: list = dataclasses.field(default_factory=list, repr=False)
 
     @property
@@ -209,8 +210,8 @@ def _read_keras_zip(path: Path) -> ModelFile:
     except OSError as e:
         weights_file.close()
         raise ConversionError(path, f"model.weights.h5 inside is not readable HDF5: {e}") from e
-    # A .keras file keeps Keras 3's `compile_config`, which is not the Keras 2 `training_config`
-    # TF.js knows; it is not carried over.
+    # A .keras file keeps Keras 3's `compile_config` (converter.training reads either form).
+    compile_config = config.get("compile_config")
     return ModelFile(
         path=path,
         format="keras",
@@ -219,6 +220,7 @@ def _read_keras_zip(path: Path) -> ModelFile:
         backend="tensorflow",
         model_config=config,
         training_config=None,
+        compile_config=compile_config if isinstance(compile_config, dict) else None,
         weights=h,
         _handles=[weights_file, h],
     )

@@ -126,22 +126,26 @@ def write_weights(
 ) -> tuple[list[dict], list[WrittenFile]]:
     """Stream every weight group into shards; returns the weights manifest and the files written.
 
-    `groups` is a list of lists of (name, loader) pairs, `loader()` returning the numpy value.
+    `groups` is a list of lists of (name, loader) pairs, `loader()` returning the numpy value, or of
+    (name, loader, extra) triples whose `extra` keys go into the manifest entry (an optimizer weight's
+    `group`); those are never quantized.
     """
     manifest, files = [], []
     for g, group in enumerate(groups, 1):
         writer = ShardWriter(directory, g, shard_size)
         entries = []
-        for name, load in group:
+        for item in group:
+            name, load = item[0], item[1]
+            extra = item[2] if len(item) > 2 else {}
             array = np.asarray(load())
             try:
                 dtype = tfjs_dtype(array)
             except ValueError as e:
                 raise ConversionError(None, f"weight {name}: {e}") from e
             array = array.astype(dtype, copy=False)
-            entry = {"name": name, "shape": list(array.shape), "dtype": dtype}
+            entry = {"name": name, "shape": list(array.shape), "dtype": dtype, **extra}
             try:
-                qdtype = quantization_for(name, quantize_map, plan) if dtype == "float32" else None
+                qdtype = quantization_for(name, quantize_map, plan) if dtype == "float32" and not extra else None
                 if qdtype:
                     array, entry["quantization"] = quantize(array, qdtype)
             except ValueError as e:

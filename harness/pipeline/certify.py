@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.pipeline import compare as cmp
-from harness.pipeline import quantize, reference, tolerance
+from harness.pipeline import quantize, reference, tolerance, training
 from harness.pipeline.convert import Converted, convert_variant
-from harness.results.record import AppliedTolerance, Divergence, Record, Step, Timings, worst_error
+from harness.results.record import AppliedTolerance, Divergence, ReasonCode, Record, Step, Timings, worst_error
 from harness.suite.case import Variant
 
 
@@ -224,7 +224,7 @@ def certify_prepared(session, variant: Variant, prepared, backends, workdir: Pat
     plan = budget = originals = None
     if variant.quantization == "plan" and not prepared.error:
         budget = tolerance.PLAN_BUDGET * quantize.output_scale(prepared.reference)
-        plan = quantize.cached_plan(prepared, budget).weights
+        plan = quantize.cached_plan(prepared, prepared.files[variant.format], budget).weights
     converted = convert_variant(prepared, variant.format, workdir, quantization=variant.quantization, plan=plan)
     if converted.quantization is not None:
         converted.quantization.budget = budget
@@ -269,10 +269,85 @@ def certify_prepared(session, variant: Variant, prepared, backends, workdir: Pat
     return records
 
 
+def certify_training(session, variant: Variant, prepared, backends, workdir: Path, artifacts: Path) -> list[Record]:
+    """The records of a train variant: the converter must carry the training configuration (or refuse it as
+    the case expects), then TF.js must evaluate and train as Keras did."""
+    from js_runner import RunnerError
+
+    case = variant.case
+    converted = convert_variant(prepared, variant.format, workdir)
+    if converted.status == "ok" and converted.training and not converted.training["carried"]:
+        issues = [ReasonCode(**i) for i in converted.training["issues"]]
+        converted = dataclasses.replace(
+            converted,
+            status="rejected",
+            issues=issues,
+            message="training configuration not carried: " + "; ".join(f"{i.reason} [{i.code}]" for i in issues),
+        )
+    optimizer = None
+    if converted.status == "ok":
+        assert converted.artifact is not None
+        model_json = json.loads((converted.artifact / "model.json").read_text())
+        optimizer = model_json.get("trainingConfig", {}).get("optimizer_config", {}).get("class_name")
+    records = []
+    for backend in backends:
+        info = session.backends.get(backend) if session is not None else None
+        tol = tolerance.for_training(backend, optimizer, getattr(info, "float_precision", None))
+        if converted.status == "ok" and case.expect.outcome == "reject":
+            record = make_record(
+                variant,
+                backend,
+                converted,
+                tol,
+                outcome="error",
+                message=(
+                    f"the converter carried a training configuration it must refuse ({case.expect.code}: "
+                    f"{case.expect.reason})"
+                ),
+            )
+        elif converted.status != "ok":
+            record = make_record(variant, backend, converted, tol)
+        elif info is None or not info.available:
+            record = make_record(
+                variant,
+                backend,
+                converted,
+                tol,
+                outcome="unavailable",
+                message=f"backend {backend} unavailable: {getattr(info, 'reason', None)}",
+            )
+        else:
+            try:
+                result = training.run(session, variant, backend, converted, prepared, tol)
+                record = make_record(
+                    variant,
+                    backend,
+                    converted,
+                    tol,
+                    outcome=result["outcome"],
+                    message=result["message"],
+                    metrics=result["metrics"],
+                    timings=result["timings"],
+                )
+            except RunnerError as e:
+                outcome = "load_error" if e.stage in ("predict", "fetch", "parse", "weights") else "error"
+                record = make_record(variant, backend, converted, tol, outcome=outcome, message=str(e)[:500])
+        if not record.ok and record.outcome != "unavailable":
+            try:
+                keep_artifacts(variant, prepared, converted, record, artifacts)
+            except OSError as e:
+                record.message = f"{record.message or ''} (artifacts not kept: {e})".strip()
+        records.append(record)
+    return records
+
+
 def certify_variant(session, variant: Variant, backends, workdir: Path, artifacts: Path) -> list[Record]:
     """Every record of one case x flavour x format. Never raises: a failure anywhere in the pipeline
     becomes the outcome of the records it touched (`error`, with the exception on one line)."""
     try:
+        if variant.case.fit is not None:
+            trained = training.prepare(variant.case, variant.flavour)
+            return certify_training(session, variant, trained, backends, workdir, artifacts)
         prepared = reference.prepare(variant.case, variant.flavour)
         return certify_prepared(session, variant, prepared, backends, workdir, artifacts)
     except Exception as e:

@@ -9,7 +9,7 @@ import numpy as np
 from harness.results.record import Metric, finite_or_none, worst_error
 
 
-def output_metrics(name: str, ref: np.ndarray, got: np.ndarray, tol) -> Metric:
+def output_metrics(name: str, ref, got, tol) -> Metric:
     """max_abs, max_rel, mean_abs, cosine similarity and the count of elements outside tolerance.
 
     NaN and Inf count as matching only where Keras has the same value at the same place."""

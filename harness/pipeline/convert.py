@@ -19,6 +19,7 @@ class Converted:
     artifact: Path | None = None
     quantization: Quantization | None = None  # a quantized conversion: bytes, and the plan if any
     source: Path | None = None  # the model file converted
+    training: dict | None = None  # what the converter made of the training configuration (training_json)
     message: str | None = None
     issues: list[ReasonCode] = dataclasses.field(default_factory=list)
     convert_ms: float | None = None
@@ -52,7 +53,13 @@ def convert_variant(
         if (api / "error.json").exists():
             err = json.loads((api / "error.json").read_text())
             return Converted(err["kind"], message=err["message"], issues=[ReasonCode(**i) for i in err["issues"]])
-        return Converted("ok", artifact=api, sizes=artifact_sizes(api))
+        training = api / "training.json"
+        return Converted(
+            "ok",
+            artifact=api,
+            sizes=artifact_sizes(api),
+            training=json.loads(training.read_text()) if training.exists() else None,
+        )
     source = prepared.files.get(fmt) or prepared.files.get("keras") or prepared.files["h5"]
     out = workdir / f"{reference._safe(prepared.case)}-{prepared.flavour}-{fmt}-{quantization or 'float32'}"
     options: dict = {}
@@ -62,7 +69,7 @@ def convert_variant(
         options["quantize"] = {quantization: None}
     start = time.perf_counter()
     try:
-        convert(source, out, overwrite=True, **options)
+        result = convert(source, out, overwrite=True, **options)
     except UnsupportedModelError as e:
         return Converted(
             "rejected", message=str(e), issues=[ReasonCode(**reference.jsonable_issue(i)) for i in e.issues]
@@ -87,7 +94,15 @@ def convert_variant(
             None,
             plan=dict(plan) if plan is not None else None,
         )
-    return Converted("ok", artifact=out, convert_ms=ms, sizes=sizes, quantization=quantized, source=source)
+    return Converted(
+        "ok",
+        artifact=out,
+        convert_ms=ms,
+        sizes=sizes,
+        quantization=quantized,
+        source=source,
+        training=reference.training_json(result.training),
+    )
 
 
 def _count(shape) -> int:

@@ -255,18 +255,21 @@ def output_scale(reference: list[np.ndarray]) -> float:
     return max((float(np.max(np.abs(r))) for r in reference if np.size(r)), default=0.0)
 
 
-def cached_plan(prepared, budget: float) -> Plan:
-    """The plan for a prepared suite case at `budget`, computed once and kept in its cache entry."""
+def cached_plan(prepared, source, budget: float) -> Plan:
+    """The plan for the model file `source` of a prepared suite case at `budget`, computed once and kept in
+    its cache entry. The model is loaded from the file, so the plan names its weights as the file does
+    (a rebuilt model would number Keras's automatic layer names on from the last build)."""
     import json
 
-    from harness.pipeline.reference import converter_hash
+    from harness.pipeline.reference import converter_hash, keras_module
 
     path = None
     if prepared.directory is not None:
-        path = prepared.directory / f"plan-{budget:.6g}-{converter_hash()}.json"
+        path = prepared.directory / f"plan-{budget:.6g}-{Path(source).suffix[1:]}-{converter_hash()}.json"
         if path.exists():
             return Plan(**json.loads(path.read_text()))
-    plan = Planner(prepared.load_model(), prepared.inputs, prepared.reference).plan(budget)
+    model = keras_module(prepared.flavour).models.load_model(str(source), compile=False)
+    plan = Planner(model, prepared.inputs, prepared.reference).plan(budget)
     if path is not None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(plan.to_json()))

@@ -225,22 +225,37 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.=," else "_" for c in name)[:120]
 
 
+def entry(kind: str, case, flavour: str) -> Path:
+    """The cache directory of one case's Keras side in one flavour (`kind`: suite, train)."""
+    return cache_dir() / kind / f"{_safe(case.name)}-{flavour}-{case_key(case, flavour)}"
+
+
+def populate_once(directory: Path, ready: Callable[[], bool], populate: Callable[[], str | None]) -> str | None:
+    """Run `populate` unless the entry is `ready`, holding a lock (pytest-xdist workers may prepare the same
+    case at once); its one-line error, or None."""
+    if ready():
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return None if ready() else populate()
+
+
 def prepare(case, flavour: str) -> Prepared:
     """Build, save and run the case's model in Keras, or take it from the cache."""
     formats = FORMATS[flavour]
-    directory = cache_dir() / "suite" / f"{_safe(case.name)}-{flavour}-{case_key(case, flavour)}"
+    directory = entry("suite", case, flavour)
     meta = directory / "meta.json"
     api_dir = directory / f"api-{converter_hash()}"
     want_api = "api" in formats
     loader = functools.partial(build, case, flavour)
-    if not meta.exists() or (want_api and not api_dir.exists()):
-        directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / ".lock", "w") as lock:  # pytest-xdist workers may prepare the same case
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not meta.exists() or (want_api and not api_dir.exists()):
-                error = _populate(case, flavour, directory, api_dir if want_api else None, formats)
-                if error:
-                    return Prepared(case.name, flavour, {}, [], [], [], loader, error=error, directory=directory)
+    error = populate_once(
+        directory,
+        lambda: meta.exists() and (not want_api or api_dir.exists()),
+        lambda: _populate(case, flavour, directory, api_dir if want_api else None, formats),
+    )
+    if error:
+        return Prepared(case.name, flavour, {}, [], [], [], loader, error=error, directory=directory)
     info = json.loads(meta.read_text())
     data = np.load(directory / "data.npz")
     xs = [data[f"x{i}"] for i in range(info["n_inputs"])]
@@ -294,7 +309,9 @@ def _convert_in_memory(model, directory: Path, api_dir: Path) -> None:
     stage: Path | None = Path(tempfile.mkdtemp(prefix=".api.", dir=directory))
     assert stage is not None
     try:
-        save_keras_model(model, stage / "out")
+        result = save_keras_model(model, stage / "out")
+        # what the converter made of the training configuration (TF.js ignores an extra file)
+        (stage / "out" / "training.json").write_text(json.dumps(training_json(result.training)))
         os.replace(stage / "out", api_dir)
     except Exception as e:
         if isinstance(e, ConversionError):
@@ -308,6 +325,15 @@ def _convert_in_memory(model, directory: Path, api_dir: Path) -> None:
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+
+
+def training_json(training) -> dict:
+    """The converter's `Training` as plain data: carried or not, and why not."""
+    return {
+        "compiled": training.compiled,
+        "carried": training.carried,
+        "issues": [jsonable_issue(i) for i in training.issues],
+    }
 
 
 def jsonable_issue(issue) -> dict:

@@ -162,7 +162,7 @@ def rollup(records: list[Record], backends=BACKENDS) -> tuple[dict, dict]:
     by_key: dict[tuple[str, str], list] = {}
     classes: set[str] = set()
     for rec in records:
-        if rec.quantization is not None:  # layer statuses say what float32 conversion supports
+        if rec.quantization is not None or rec.tier == "train":  # layer statuses: float32 inference
             continue
         classes.update(rec.layer_classes)
         if rec.outcome == "unavailable":

@@ -187,6 +187,56 @@ def _quantization(records: list[Record], backends) -> list[dict]:
     return out
 
 
+def _pieces(record: Record) -> list[tuple[str, str]]:
+    """The pieces of training a train record says something about: for a refusal, the refused piece; for
+    anything else, its loss, each metric and its optimizer."""
+    if record.outcome == "rejected" and record.reason_codes:
+        rc = record.reason_codes[0]
+        kind = {"loss": "loss", "metrics": "metric", "optimizer": "optimizer"}.get(rc.argument or "", "argument")
+        name = str(rc.value) if kind != "argument" else f"{rc.argument}={compat.fmt_value(rc.value)}"
+        return [(kind, name)]
+    opts = record.options
+    metrics = opts.get("metrics") or []
+    return [
+        ("loss", str(opts.get("loss"))),
+        *(("metric", str(m)) for m in metrics),
+        ("optimizer", str(opts.get("optimizer"))),
+    ]
+
+
+def _training(records: list[Record], backends) -> list[dict]:
+    """Per loss, metric, optimizer (and refused argument): on each backend, certified (every train record
+    using it passed), not carried (refused by the converter, with its code), a known failure, or failing;
+    with the largest error measured (evaluate, step losses and weights after training)."""
+    cells: dict[tuple[str, str], dict[str, list[Record]]] = {}
+    for r in records:
+        if r.tier == "train":
+            for piece in _pieces(r):
+                cells.setdefault(piece, {}).setdefault(r.backend, []).append(r)
+    order = {"loss": 0, "metric": 1, "optimizer": 2, "argument": 3}
+    rows = []
+    for (kind, name), by_b in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        row_cells, notes = [], set()
+        for b in backends:
+            recs = by_b.get(b, [])
+            errors = [r.max_abs for r in recs if r.max_abs is not None and r.outcome == "pass"]
+            if not recs:
+                status = "untested"
+            elif not all(r.ok for r in recs):
+                status = "failing"
+            elif all(r.outcome == "rejected" for r in recs):
+                status = "not carried"
+                notes |= {f"{rc.code}: {rc.reason}" for r in recs for rc in r.reason_codes[:1]}
+            elif any(r.outcome == "pass" for r in recs):
+                status = "certified"
+            else:
+                status = "known failure"
+                notes |= {r.expected_reason or "" for r in recs}
+            row_cells.append({"status": status, "max_abs": sci(max(errors)) if errors else "—", "records": len(recs)})
+        rows.append({"kind": kind, "name": name, "cells": row_cells, "note": "; ".join(sorted(notes))})
+    return rows
+
+
 def _cell(status) -> dict:
     """A matrix cell; `rejected_options` counts the arguments rejected in a class otherwise certified."""
     cell = dict(status or {"status": "untested", "cases": 0, "ok": 0, "reasons": []})
@@ -293,6 +343,7 @@ def view(data) -> dict:
         "onednn": _onednn_text(data["environment"].get("onednn")),
         "apps": _apps(records),
         "quantization": _quantization(records, backends),
+        "training": _training(records, backends),
         "options": _options(records),
         "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
         "outcomes": [(o, data["summary"]["by_outcome"].get(o, 0)) for o in OUTCOMES],

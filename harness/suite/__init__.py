@@ -3,7 +3,8 @@
 - `layers`: tier 1, every layer class TF.js 4.22 registers, crossed with the options users set;
 - `graphs`: tier 2, topologies (multi-io, shared layers, nested models, masking, encoder-decoder);
 - `apps`: tier 3, `keras.applications` architectures with random weights;
-- `rejects`: models the converter must refuse.
+- `rejects`: models the converter must refuse;
+- `train`: compiled models TF.js must evaluate and train as Keras does (and training set-ups it must not carry).
 
 How a case is declared: `declare.py`; what a case is: `case.py`. `CASES` is validated on import.
 """
@@ -16,8 +17,9 @@ from harness.suite.declare import NAME_RE
 from harness.suite.graphs import GRAPH_CASES
 from harness.suite.layers import LAYER_CASES
 from harness.suite.rejects import REJECT_CASES
+from harness.suite.train import TRAIN_CASES
 
-CASES: tuple[Case, ...] = (*LAYER_CASES, *GRAPH_CASES, *APP_CASES, *REJECT_CASES)
+CASES: tuple[Case, ...] = (*LAYER_CASES, *GRAPH_CASES, *APP_CASES, *REJECT_CASES, *TRAIN_CASES)
 
 
 def validate(cases) -> None:

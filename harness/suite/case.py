@@ -116,7 +116,7 @@ class Case:
     """
 
     name: str
-    tier: Literal["layer", "graph", "app", "reject", "user"]
+    tier: Literal["layer", "graph", "app", "reject", "train", "user"]
     build: Callable[[Any], Any]
     layer_classes: tuple[str, ...]
     options: dict = dataclasses.field(default_factory=dict)
@@ -130,6 +130,7 @@ class Case:
     formats: tuple[str, ...] | None = None
     quantized: tuple[str, ...] = ()
     quantized_expect: tuple[tuple[str, Expect], ...] = ()
+    fit: Any = None  # a `train` case: how it trains (harness.suite.compiled.Fit)
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -138,8 +139,12 @@ class Case:
             raise ValueError(f"{self.name}: flavours must be a subset of {FLAVOURS}")
         if self.batch < 2:
             raise ValueError(f"{self.name}: batch must be >= 2")
-        if (self.tier == "reject") != (self.expect.outcome == "reject"):
-            raise ValueError(f"{self.name}: tier 'reject' and expected outcome 'reject' go together")
+        if self.tier == "reject" and self.expect.outcome != "reject":
+            raise ValueError(f"{self.name}: a case of tier 'reject' expects a rejection")
+        if self.expect.outcome == "reject" and self.tier not in ("reject", "train"):
+            raise ValueError(f"{self.name}: only the reject and train tiers expect a rejection")
+        if (self.tier == "train") != (self.fit is not None):
+            raise ValueError(f"{self.name}: a train case, and only one, says how it trains (fit)")
         left_out = set(FLAVOURS) - set(self.flavours)
         if self.tier != "user" and {o.flavour for o in self.omitted} != left_out:
             raise ValueError(
@@ -204,7 +209,7 @@ def certification_params(cases, backends) -> list[tuple[str, Variant, str | None
     out: list[tuple[str, Variant, str | None]] = []
     for case in cases:
         for v in case.variants():
-            if case.tier == "reject":
+            if case.expect.outcome == "reject":
                 out.append((v.id, v, None))
             else:
                 out += [(v.record_id(b), v, b) for b in backends]

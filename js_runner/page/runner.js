@@ -376,10 +376,14 @@
         const q = spec.quantization;
         const dtype = q ? q.dtype : spec.dtype;
         const size = n * BYTES[dtype];
-        if (q && loaded.has(spec.name)) {
+        // TF.js's own fallback (engine/container.js loadWeights): the second-to-last part is dropped,
+        // so `layer/cell/weight` loads into `layer/weight`.
+        const parts = spec.name.split('/');
+        const key = loaded.has(spec.name) ? spec.name : parts.slice(0, -2).concat(parts.slice(-1)).join('/');
+        if (q && loaded.has(key)) {
           const raw = bytes.slice(offset, offset + size).buffer;
           const codes = dtype === 'uint8' ? new Uint8Array(raw) : new Uint16Array(raw);
-          const got = loaded.get(spec.name).read().dataSync();
+          const got = loaded.get(key).read().dataSync();
           let max = 0;
           for (let i = 0; i < n; i++) {
             const want = Math.fround(dtype === 'float16' ? halfToFloat(codes[i]) : codes[i] * q.scale + q.min);
@@ -404,9 +408,17 @@
         optimizer: opt ? opt.getClassName() : null,
         optimizer_config: opt ? opt.getConfig() : null,
         metrics_names: m.metricsNames || [],
-        optimizer_weights: opt ? (await opt.getWeights()).map(w => w.name) : [],
+        optimizer_weights: opt ? await optimizerWeightNames(opt) : [],
       };
     });
+  }
+
+  async function optimizerWeightNames(opt) {
+    try {
+      return (await opt.getWeights()).map(w => w.name);
+    } catch (e) {  // Adamax: "getWeights() is not implemented for Adamax yet"
+      return null;
+    }
   }
 
   function scalars(result) {

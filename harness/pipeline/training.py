@@ -1,0 +1,261 @@
+"""Certifying training: a compiled case evaluated and trained in TF.js as Keras does, step for step.
+
+The Keras side (cached like a reference): build and compile the case's model, train `pretrain` steps
+(so the file holds optimizer state), save it (`.keras` and the in-memory API before `.h5`, which strips
+the optimizer from a live Keras 3 model), then record `test_on_batch` on the first batch, the loss of
+each following `train_on_batch`, and every weight after (batch-norm statistics included). The TF.js
+side loads the converted model, which must come compiled from the file alone, then does the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness.pipeline import compare as cmp
+from harness.pipeline import reference
+from harness.pipeline.convert import Converted
+from harness.results.record import Metric
+from harness.vocabulary import FILE_SUFFIX
+
+SEED = 4321
+# Keras 3 writes `.h5` last: saving one strips the optimizer from the live model's compile config.
+SAVE_ORDER = {"keras3": ("keras", "api", "h5"), "tf_keras": ("h5",)}
+
+
+@dataclasses.dataclass
+class TrainPrepared:
+    """What Keras did with a train case: its files, batches, evaluation, step losses and final weights."""
+
+    case: str
+    flavour: str
+    files: dict[str, Path]
+    batches: list = dataclasses.field(default_factory=list)  # (inputs, targets) per batch
+    evaluation: dict[str, float] = dataclasses.field(default_factory=dict)
+    steps: list[float] = dataclasses.field(default_factory=list)
+    weights: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    outputs: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    directory: Path | None = None
+
+    # what the inference pipeline reads of a prepared case
+    @property
+    def inputs(self):
+        return self.batches[0][0] if self.batches else []
+
+    @property
+    def reference(self):
+        return []
+
+
+def prepare(case, flavour: str) -> TrainPrepared:
+    """Train the case in Keras, or take what it did from the cache."""
+    directory = reference.entry("train", case, flavour)
+    meta = directory / "meta.json"
+    api_dir = directory / f"api-{reference.converter_hash()}"
+    wants_api = "api" in SAVE_ORDER[flavour]
+    error = reference.populate_once(
+        directory,
+        lambda: meta.exists() and (not wants_api or api_dir.exists()),
+        lambda: _populate(case, flavour, directory, api_dir),
+    )
+    if error:
+        return TrainPrepared(case.name, flavour, {}, error=error, directory=directory)
+    info = json.loads(meta.read_text())
+    data = np.load(directory / "data.npz")
+    batches = [
+        ([data[f"b{b}x{i}"] for i in range(info["n_inputs"])], [data[f"b{b}y{i}"] for i in range(info["n_outputs"])])
+        for b in range(info["n_batches"])
+    ]
+    files = {fmt: directory / f"model{FILE_SUFFIX[fmt]}" for fmt in info["formats"] if fmt != "api"}
+    if "api" in info["formats"]:
+        files["api"] = api_dir
+    weights = dict(np.load(directory / "weights.npz")) if (directory / "weights.npz").exists() else {}
+    return TrainPrepared(
+        case.name,
+        flavour,
+        files,
+        batches,
+        info["evaluation"],
+        info["steps"],
+        weights,
+        info["outputs"],
+        directory=directory,
+    )
+
+
+def _populate(case, flavour: str, directory: Path, api_dir: Path) -> str | None:
+    step = "build"
+    try:
+        model = reference.build(case, flavour)
+        fit = case.fit
+        batches = fit.data(case.build.input_shapes(), SEED)
+        step = "pretrain"
+        for xs, ys in batches[1 : 1 + fit.pretrain]:
+            model.train_on_batch(_one(xs), _one(ys))
+        saved = []
+        for fmt in SAVE_ORDER[flavour]:
+            step = f"save ({fmt})"
+            if fmt == "api":
+                reference._convert_in_memory(model, directory, api_dir)
+            else:
+                suffix = FILE_SUFFIX[fmt]
+                tmp = directory / f".model{suffix}.{os.getpid()}.tmp{suffix}"
+                model.save(tmp)
+                os.replace(tmp, directory / f"model{suffix}")
+            saved.append(fmt)
+        evaluation, steps, weights = {}, [], {}
+        if case.expect.outcome != "reject":  # a refusal needs no training reference
+            step = "evaluate"
+            evaluation = {k: float(v) for k, v in model.test_on_batch(*map(_one, batches[0]), return_dict=True).items()}
+            step = "train"
+            for xs, ys in batches[1 + fit.pretrain :]:
+                steps.append(float(model.train_on_batch(_one(xs), _one(ys), return_dict=True)["loss"]))
+            from harness.pipeline.quantize import keras_variables
+
+            weights = {name: np.asarray(v.numpy()) for name, v in keras_variables(model).items()}
+        arrays = {f"b{b}x{i}": x for b, (xs, _) in enumerate(batches) for i, x in enumerate(xs)}
+        arrays |= {f"b{b}y{i}": y for b, (_, ys) in enumerate(batches) for i, y in enumerate(ys)}
+        _save_npz(directory / "data.npz", arrays)
+        _save_npz(directory / "weights.npz", weights)
+        meta = {
+            "n_inputs": len(batches[0][0]),
+            "n_outputs": len(batches[0][1]),
+            "n_batches": len(batches),
+            "formats": saved,
+            "evaluation": evaluation,
+            "steps": steps,
+            "outputs": reference.output_names(model),
+        }
+        tmp = directory / f".meta.{os.getpid()}.json"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, directory / "meta.json")
+    except Exception as e:
+        return f"Keras could not {step} the model: {reference.one_line(e)}"
+    return None
+
+
+def _one(arrays):
+    return arrays[0] if len(arrays) == 1 else list(arrays)
+
+
+def _save_npz(path: Path, arrays: dict):
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    os.close(fd)
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+# --- the TF.js side ------------------------------------------------------------------------------
+
+# Names Keras and TF.js give the same quantity: the output prefix, then a canonical metric name.
+_CANON = {
+    "acc": "accuracy",
+    "accuracy": "accuracy",
+    "binaryaccuracy": "accuracy",
+    "categoricalaccuracy": "accuracy",
+    "sparsecategoricalaccuracy": "accuracy",
+    "meansquarederror": "mse",
+    "meanabsoluteerror": "mae",
+    "meanabsolutepercentageerror": "mape",
+    "ce": "crossentropy",
+    "crossentropy": "crossentropy",
+    "binarycrossentropy": "crossentropy",
+    "categoricalcrossentropy": "crossentropy",
+    "sparsecategoricalcrossentropy": "crossentropy",
+}
+
+
+def canonical(name: str, outputs: list[str]) -> str:
+    prefix = next((o + "_" for o in sorted(outputs, key=len, reverse=True) if name.startswith(o + "_")), "")
+    rest = re.sub(r"[_\s]", "", name[len(prefix) :]).lower()
+    return prefix + _CANON.get(rest, rest)
+
+
+def tfjs_evaluation(values: list[float], names: list[str], n_outputs: int) -> dict[str, float]:
+    """TF.js evaluate's scalars by metricsNames. With N outputs TF.js 4.22 returns the running sums of the
+    per-output losses first (l0, l0+l1, ...), then the per-output losses and the metrics: the total is the
+    N-th value, and the rest, shifted by N - 1, line up with metricsNames[1:]."""
+    if n_outputs <= 1:
+        return dict(zip(names, values))
+    return {"loss": values[n_outputs - 1], **dict(zip(names[1:], values[n_outputs:]))}
+
+
+def run(session, variant, backend: str, converted: Converted, prepared: TrainPrepared, tol) -> dict:
+    """Evaluate and train on one backend: the comparisons (as Metrics), a message, and the outcome."""
+    handle = session.load(converted.artifact, backend)
+    times = {"load": handle.load_ms}
+    try:
+        info = session.training_info(handle)
+        if not info["compiled"]:
+            return {
+                "outcome": "mismatch",
+                "message": "TF.js loaded the model uncompiled",
+                "metrics": [],
+                "timings": times,
+            }
+        batches = [(xs, [np.asarray(y, np.float32) for y in ys]) for xs, ys in prepared.batches]  # TF.js labels
+        xs, ys = batches[0]
+        start = time.perf_counter()
+        values, names = session.evaluate(handle, xs, ys, len(xs[0]))
+        got = tfjs_evaluation(values, names, len(prepared.outputs))
+        want = {canonical(k, prepared.outputs): v for k, v in prepared.evaluation.items()}
+        metrics, problems = [], []
+        for name, value in got.items():
+            key = canonical(name, prepared.outputs)
+            if key not in want:
+                problems.append(f"TF.js evaluate reports {name}, which Keras does not")
+                continue
+            metrics.append(
+                cmp.output_metrics(
+                    f"evaluate {name}", np.array(want[key], np.float32), np.array(value, np.float32), tol
+                )
+            )
+        missing = sorted(set(want) - {canonical(n, prepared.outputs) for n in got})
+        if missing:
+            problems.append(f"Keras evaluate reports {', '.join(missing)}, which TF.js does not")
+        steps, weights = session.train_steps(handle, batches[1 + variant.case.fit.pretrain :])
+        times["first_predict"] = (time.perf_counter() - start) * 1000
+        metrics.append(
+            cmp.output_metrics(
+                "step losses",
+                np.asarray(prepared.steps, np.float32),
+                np.asarray([s[0] for s in steps], np.float32),
+                tol,
+            )
+        )
+        for wname, array in prepared.weights.items():
+            if wname not in weights:
+                problems.append(f"TF.js has no weight {wname}")
+                continue
+            metrics.append(cmp.output_metrics(f"weight {wname}", array, weights[wname], tol))
+        bad = [m for m in metrics if m.mismatches]
+        if bad:
+            worst = max(bad, key=lambda m: m.max_abs if m.max_abs is not None else float("inf"))
+            problems.append(
+                f"{worst.output}: {worst.mismatches}/{worst.size} values outside atol={tol.atol:g} "
+                f"rtol={tol.rtol:g} (max_abs {worst.max_abs:.3g})"
+                if worst.max_abs is not None
+                else f"{worst.output}: not finite"
+            )
+        return {
+            "outcome": "mismatch" if problems else "pass",
+            "message": "; ".join(problems) or None,
+            "metrics": metrics,
+            "timings": times,
+        }
+    finally:
+        try:
+            session.dispose(handle)
+        except Exception:
+            pass
+
+
+__all__ = ["Metric", "TrainPrepared", "canonical", "prepare", "run", "tfjs_evaluation"]
