@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converter import topology, training
+from converter import lowering, topology, training
 from converter.errors import ConversionError, UnsupportedModelError
 from converter.reader import read_array, read_model_file
 from converter.support import Issue
@@ -40,6 +40,7 @@ class Analysis:
     issues: list
     layers: list[LayerInfo]
     training: Training = dataclasses.field(default_factory=lambda: Training(compiled=False))
+    lowerings: list[lowering.Applied] = dataclasses.field(default_factory=list)
 
     @property
     def supported(self) -> bool:
@@ -59,6 +60,7 @@ class ConversionResult:
     format: str
     seconds: float
     training: Training = dataclasses.field(default_factory=lambda: Training(compiled=False))
+    lowerings: list[lowering.Applied] = dataclasses.field(default_factory=list)
 
     @property
     def shards(self) -> int:
@@ -79,18 +81,23 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
     return list(walk(model_config))
 
 
-def _analyse(model_file) -> tuple[Analysis, list]:
+def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
     cleaned = topology.clean(model_file.model_config)
-    tfjs_config, issues = topology.translate_model(model_file.model_config, keras=model_file.keras_major)
     try:
         weights = model_weights(model_file, cleaned)
+        failure: Exception | None = None
     except (KeyError, TypeError, ConversionError) as e:
-        if issues:  # an unsupported layer's weights cannot be named either: report why it is unsupported
-            weights = []
-        elif isinstance(e, ConversionError):
-            raise
-        else:
-            raise ConversionError(model_file.path, f"model config and weights do not match: {e}") from e
+        weights, failure = [], e
+    low = lowering.Context(model_file.keras_major, {w.name: w.shape for w in weights})
+    tfjs_config, issues = topology.translate_model(model_file.model_config, keras=model_file.keras_major, low=low)
+    if failure is not None and not issues:
+        # an unsupported layer's weights cannot be named either: only then is the failure the news
+        if isinstance(failure, ConversionError):
+            raise failure
+        raise ConversionError(model_file.path, f"model config and weights do not match: {failure}") from failure
+    train = training.analyse(model_file, tfjs_config, weights)
+    if train.carried and not low.training_exact:
+        train = training.refused(model_file, "lowered_for_inference", _inexact_for_training(low))
     analysis = Analysis(
         model_file.path,
         model_file.format,
@@ -98,9 +105,20 @@ def _analyse(model_file) -> tuple[Analysis, list]:
         tfjs_config,
         issues,
         _inventory(cleaned, weights),
-        training.analyse(model_file, tfjs_config, weights),
+        train,
+        list(low.applied),
     )
-    return analysis, weights
+    return analysis, weights, low
+
+
+def _inexact_for_training(low: lowering.Context) -> str:
+    rules = sorted({a.rule for a in low.applied if not lowering.LOWERINGS[a.rule].training_exact})
+    layers = [a.layer for a in low.applied if a.rule in rules]
+    return (
+        f"the model runs in TF.js only lowered ({', '.join(rules)} on {', '.join(layers[:3])}"
+        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but trains differently "
+        "(it adds weights held at zero that training would move)"
+    )
 
 
 def check(path) -> Analysis:
@@ -143,7 +161,7 @@ def convert(
     if bad:
         raise ConversionError(path, f"the quantization plan uses unknown dtype(s) {', '.join(map(str, bad))}")
     with read_model_file(path) as model_file:
-        analysis, weights = _analyse(model_file)
+        analysis, weights, low = _analyse(model_file)
         if analysis.issues:
             raise UnsupportedModelError(path, analysis.issues)
         train = analysis.training
@@ -166,8 +184,8 @@ def convert(
             "generatedBy": f"keras v{model_file.keras_version}",
             "convertedBy": CONVERTED_BY,
         }
-        if metadata:
-            model_json["userDefinedMetadata"] = metadata
+        if metadata or low.applied:
+            model_json["userDefinedMetadata"] = dict(metadata or {}) | lowering.metadata(low)
         topology_json: dict = {
             "keras_version": model_file.keras_version,
             "backend": model_file.backend,
@@ -186,7 +204,7 @@ def convert(
                 manifest, shard_files = write_weights(
                     stage,
                     [
-                        [w if isinstance(w, tuple) else (w.name, (lambda d=w.dataset: read_array(d))) for w in g]
+                        [w if isinstance(w, tuple) else (w.name, _loader(w, low.transforms.get(w.name))) for w in g]
                         for g in weight_groups
                     ],
                     shard_size=shard_size,
@@ -211,7 +229,15 @@ def convert(
         model_file.format,
         time.perf_counter() - start,
         train,
+        analysis.lowerings,
     )
+
+
+def _loader(weight, transform):
+    """Reads a weight when it is written, through the lowering's transform if it has one."""
+    if transform is None:
+        return lambda: read_array(weight.dataset)
+    return lambda: np.ascontiguousarray(transform(read_array(weight.dataset)))
 
 
 def _group_bytes(group) -> int:

@@ -94,6 +94,10 @@ def print_check(analysis, out=sys.stdout):
     print(
         f"{analysis.path}: Keras {analysis.keras_version} ({analysis.format}), {len(analysis.layers)} layers", file=out
     )
+    if analysis.lowerings:
+        print(f"lowered: {len(analysis.lowerings)} layer(s) rewritten into layers TF.js runs as Keras does", file=out)
+        for applied in analysis.lowerings:
+            print(f"  {applied}", file=out)
     if analysis.supported:
         print("supported: TF.js 4.22 can run every layer as Keras does", file=out)
     else:
@@ -176,7 +180,9 @@ def main(argv=None) -> int:
         print(f"warning: {args.input_path}: optimizer state not carried: {result.training.state_note}", file=sys.stderr)
     print(
         f"wrote {result.out_dir}: {len(result.files)} files, {result.weights} weights, "
-        f"{result.weight_bytes} bytes in {result.shards} shard(s)" + (", compiled" if result.training.carried else "")
+        f"{result.weight_bytes} bytes in {result.shards} shard(s)"
+        + (", compiled" if result.training.carried else "")
+        + (f", {len(result.lowerings)} layer(s) lowered (see --check)" if result.lowerings else "")
     )
     return EXIT_OK
 

@@ -22,6 +22,7 @@ CODES = {
     "unknown_regularizer": "TF.js 4.22 has no such regularizer.",
     "unknown_constraint": "TF.js 4.22 has no such constraint.",
     "unsupported_dtype": "TF.js 4.22 layers compute in float32 (inputs: float32 or int32).",
+    "not_lowerable": "TF.js lacks or mis-computes this, and no exact lowering applies (lowering_table.py).",
 }
 
 SUPPORTED_LAYERS = frozenset(table.LAYERS)

@@ -404,8 +404,9 @@ PYTHON_LAYERS = frozenset(
     }
 )
 
-# Standard Keras layers TF.js 4.22 lacks. RandomHeight and layers/nlp/* exist in
-# the source tree but are not registered in the 4.22 bundle (tf-layers.js).
+# Standard Keras layers TF.js 4.22 lacks. RandomHeight and layers/nlp/* exist in the source tree but are not
+# registered in the 4.22 bundle (tf-layers.js). Several reach support only when no lowering applied:
+# converter/lowering_table.py rewrites Subtract, Identity, the 1D layers and 3D global pooling first.
 MISSING_LAYERS = frozenset(
     {
         "Subtract",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+from converter import lowering
 from converter.support import Issue, adapt_layer
 
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -89,12 +90,15 @@ def clean(obj):
     return {k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}
 
 
-def translate_model(model_config: dict, *, keras: int) -> tuple[dict, list[Issue]]:
-    """(TF.js model config, issues) for a Keras 2 or 3 `model_config`."""
+def translate_model(model_config: dict, *, keras: int, low: lowering.Context | None = None) -> tuple[dict, list[Issue]]:
+    """(TF.js model config, issues) for a Keras 2 or 3 `model_config`; with `low`, the lowering stage runs
+    on every container (what it applied, and the weight transforms it needs, are left in `low`)."""
     issues: list[Issue] = []
     config = clean(_mark_ops(copy.deepcopy(model_config), keras))
     _drop_zero_output_for_mask(config, masks=_makes_masks(config))
-    out = _container(config, keras, issues)
+    out = _container(config, keras, issues, low)
+    if low is not None:
+        issues.extend(low.issues)
     return out, issues
 
 
@@ -137,13 +141,13 @@ def _drop_zero_output_for_mask(obj, *, masks: bool):
             _drop_zero_output_for_mask(v, masks=masks)
 
 
-def _container(obj: dict, keras: int, issues: list) -> dict:
+def _container(obj: dict, keras: int, issues: list, low=None) -> dict:
     cls = obj.get("class_name")
     cfg = obj.get("config")
     if cls == "Sequential":
-        return {"class_name": "Sequential", "config": _sequential(cfg, keras, issues)}
+        return {"class_name": "Sequential", "config": _sequential(cfg, keras, issues, low)}
     if cls in ("Functional", "Model"):
-        return {"class_name": cls, "config": _functional(cfg or {}, keras, issues)}
+        return {"class_name": cls, "config": _functional(cfg or {}, keras, issues, low)}
     issues.append(
         Issue(
             layer=str((cfg or {}).get("name", "?")),
@@ -158,11 +162,13 @@ def _container(obj: dict, keras: int, issues: list) -> dict:
     return obj
 
 
-def _layer(entry: dict, keras: int, issues: list) -> dict:
+def _layer(entry: dict, keras: int, issues: list, low=None) -> dict:
     """One layer entry: nested models recurse, everything else goes through support."""
     cls = entry.get("class_name")
     if cls in CONTAINERS:
-        return _container(entry, keras, issues) | {k: v for k, v in entry.items() if k not in ("class_name", "config")}
+        return _container(entry, keras, issues, low) | {
+            k: v for k, v in entry.items() if k not in ("class_name", "config")
+        }
     cfg = dict(entry.get("config") or {})
     if isinstance(cls, str) and cls.startswith(OP_PREFIX):
         issues.append(
@@ -199,7 +205,7 @@ def _unprefix_forward(cfg: dict) -> dict:
     return {**cfg, "layer": inner}
 
 
-def _sequential(cfg, keras: int, issues: list) -> dict:
+def _sequential(cfg, keras: int, issues: list, low=None) -> dict:
     if isinstance(cfg, list):  # very old Keras: the config is the layer list
         cfg = {"layers": cfg}
     layers = list(cfg.get("layers") or [])
@@ -233,7 +239,9 @@ def _sequential(cfg, keras: int, issues: list) -> dict:
                     },
                 },
             )
-    out = {"name": cfg.get("name"), "layers": [_layer(entry, keras, issues) for entry in layers]}
+    if low is not None:
+        layers = lowering.lower_sequential(layers, low)
+    out = {"name": cfg.get("name"), "layers": [_layer(entry, keras, issues, low) for entry in layers]}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -244,12 +252,19 @@ def _flat_triples(value):
     return [list(v) for v in value or []]
 
 
-def _functional(cfg: dict, keras: int, issues: list) -> dict:
+def _functional(cfg: dict, keras: int, issues: list, low=None) -> dict:
     entries = cfg.get("layers") or []
+    if low is not None and keras == 3:
+        entries = [_lower_op(e, low) for e in entries]
+        for e in entries:
+            _record_shapes(e, low)
     by_name = {e.get("name") or (e.get("config") or {}).get("name"): e for e in entries}
-    # A nested model has a node of its own from being built (Keras 2 and TF.js count it, Keras 3 does
-    # not): references to it from Keras 3 nodes shift by one.
+    # A nested model has a node of its own from being built (Keras 2 and TF.js count it). Keras 3 writes
+    # the nodes that call it without that node, so references to it from Keras 3 nodes shift by one; its
+    # `output_layers` already count the node for a Functional (functional.py get_config's reindexing map),
+    # but not for a Sequential, which in Keras 3 is no Functional.
     shift = {n for n, e in by_name.items() if e.get("class_name") in CONTAINERS} if keras == 3 else set()
+    out_shift = {n for n in shift if by_name[n].get("class_name") == "Sequential"}
     translated = []
     for entry in entries:
         name = entry.get("name") or (entry.get("config") or {}).get("name")
@@ -259,7 +274,7 @@ def _functional(cfg: dict, keras: int, issues: list) -> dict:
         ]
         translated.append({**entry, "name": name, "inbound_nodes": nodes})
     # Mask op layers nobody reads any more are dropped, chains too (Masking: NotEqual -> Any).
-    outputs = [[n, i + (n in shift), t] for n, i, t in _flat_triples(cfg.get("output_layers"))]
+    outputs = [[n, i + (n in out_shift), t] for n, i, t in _flat_triples(cfg.get("output_layers"))]
     kept = translated
     while True:
         used = {ref[0] for e in kept for node in e["inbound_nodes"] for ref in node}
@@ -268,12 +283,81 @@ def _functional(cfg: dict, keras: int, issues: list) -> dict:
         if len(pruned) == len(kept):
             break
         kept = pruned
+    if low is not None:
+        kept, outputs = lowering.lower_functional(kept, outputs, low)
     return {
         "name": cfg.get("name"),
-        "layers": [_layer(e, keras, issues) for e in kept],
+        "layers": [_layer(e, keras, issues, low) for e in kept],
         "input_layers": _flat_triples(cfg.get("input_layers")),
         "output_layers": outputs,
     }
+
+
+def _tensor_shapes(obj) -> list:
+    if _is_tensor(obj):
+        shape = obj["config"].get("shape")
+        return [list(shape) if isinstance(shape, list) else None]
+    if isinstance(obj, (list, tuple)):
+        return [s for x in obj for s in _tensor_shapes(x)]
+    return []
+
+
+def _record_shapes(entry: dict, low) -> None:
+    """Keras 3 writes each call's input shapes in its node: keep the first call's for the lowering stage."""
+    nodes = entry.get("inbound_nodes") or []
+    if nodes and isinstance(nodes[0], dict) and nodes[0].get("args"):
+        low.shapes[entry.get("name") or (entry.get("config") or {}).get("name")] = _tensor_shapes(nodes[0]["args"][0])
+
+
+# Keras 3 op nodes that are a layer TF.js has: tensor (op) constant, and tensor (op) tensor.
+_SCALAR_OPS = {"Add", "Subtract", "Multiply", "TrueDivide", "Divide"}
+
+
+def _lower_op(entry: dict, low) -> dict:
+    """A Keras 3 op node applying arithmetic with a constant, or between two tensors, as the layer that
+    computes it (lowering_table: scalar_op, tensor_op); any other op node is left to be refused."""
+    cls = entry.get("class_name")
+    if not (isinstance(cls, str) and cls.startswith(OP_PREFIX)):
+        return entry
+    op, name = _bare(cls), entry.get("name") or (entry.get("config") or {}).get("name")
+    nodes = entry.get("inbound_nodes") or []
+    if not nodes or not all(
+        isinstance(n, dict) and len(n.get("args") or []) in (1, 2) and not n.get("kwargs") for n in nodes
+    ):
+        return entry
+    args = nodes[0]["args"]
+    numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+    tensors = [a for a in args if _is_tensor(a)]
+    if op == "Relu6" and len(args) == 1 and len(tensors) == 1:
+        new = ("ReLU", {"max_value": 6.0})
+        rule, detail = "tensor_op", "keras.ops.relu6 -> ReLU(max_value=6)"
+    elif op in _SCALAR_OPS and len(tensors) == 1 and len(numbers) == 1 and len(args) == 2:
+        c, first = float(numbers[0]), _is_tensor(args[0])
+        if op == "Add":
+            scale, offset = 1.0, c
+        elif op == "Subtract":
+            scale, offset = (1.0, -c) if first else (-1.0, c)
+        elif op == "Multiply":
+            scale, offset = c, 0.0
+        elif first and c != 0:  # x / c
+            scale, offset = 1.0 / c, 0.0
+        else:
+            return entry  # c / x has no layer
+        new = ("Rescaling", {"scale": lowering.f32(scale), "offset": lowering.f32(offset)})
+        rule, detail = (
+            "scalar_op",
+            f"{op}({'x, ' if first else ''}{c:g}{'' if first else ', x'}) -> "
+            f"Rescaling(scale={scale:g}, offset={offset:g})",
+        )
+        nodes = [{"args": [next(a for a in n["args"] if _is_tensor(a))], "kwargs": {}} for n in nodes]
+    elif op in ("Add", "Multiply", "Subtract") and len(tensors) == 2 and len(args) == 2:
+        new = (op, {})
+        rule, detail = "tensor_op", f"{op} of two tensors -> the {op} layer"
+        nodes = [{"args": [list(n["args"])], "kwargs": {}} for n in nodes]
+    else:
+        return entry
+    low.applied.append(lowering.Applied(rule, str(name), detail))
+    return {**entry, "class_name": new[0], "config": {"name": name, **new[1]}, "inbound_nodes": nodes}
 
 
 def _is_tensor(obj) -> bool:

@@ -433,19 +433,22 @@ def state(model_file, tfjs_optimizer: dict, keras_class: str, trainable) -> tupl
     return entries, None
 
 
+def refused(model_file, code: str, reason: str, argument: str | None = None, value=None) -> Training:
+    """A compiled model whose training configuration is not carried, and why."""
+    name = model_file.path.name if model_file.path else "model"
+    issue = Issue(layer=name, class_name="training", argument=argument, value=value, code=code, reason=reason)
+    return Training(compiled=True, issues=[issue])
+
+
 def analyse(model_file, tfjs_config: dict, weights) -> Training:
     """The training configuration of `model_file` as TF.js can carry it, or why not."""
     keras_config = model_file.compile_config or model_file.training_config
     if not keras_config:
         return Training(compiled=False)
-    name = model_file.path.name if model_file.path else "model"
     try:
         config, summary, keras_class = translate(keras_config, tfjs_config)
     except _Refuse as e:
-        issue = Issue(
-            layer=name, class_name="training", argument=e.argument, value=e.value, code=e.code, reason=e.reason
-        )
-        return Training(compiled=True, issues=[issue])
+        return refused(model_file, e.code, e.reason, e.argument, e.value)
     trainable = trainable_in_model_order(tfjs_config, weights)
     entries, note = state(model_file, config["optimizer_config"], keras_class, trainable)
     return Training(compiled=True, config=config, state=entries, state_note=note, summary=summary)

@@ -175,4 +175,5 @@ CODES = {
     "computes_differently": "TF.js computes this piece of training differently from Keras.",
     "unsupported_value": "TF.js cannot take this value (a schedule, loss weights, weighted metrics).",
     "bad_config": "The training configuration is not of the shape Keras writes.",
+    "lowered_for_inference": "The model runs in TF.js only through a lowering that trains differently.",
 }

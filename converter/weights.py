@@ -30,6 +30,8 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "Conv2DTranspose": (("kernel", None), ("bias", "use_bias")),
     "Conv3DTranspose": (("kernel", None), ("bias", "use_bias")),
     "SeparableConv2D": (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias")),
+    "SeparableConv1D": (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias")),
+    "Conv1DTranspose": (("kernel", None), ("bias", "use_bias")),
     "DepthwiseConv2D": (("depthwise_kernel", None), ("bias", "use_bias")),
     "BatchNormalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None), ("moving_variance", None)),
     "LayerNormalization": (("gamma", "scale"), ("beta", "center")),

@@ -205,7 +205,7 @@ CHANNELS_FIRST = [
     for c in CASES
     if c.options.get("data_format") == "channels_first"
     and set(c.flavours) == {"keras3", "tf_keras"}
-    and c.tier == "layer"
+    and c.tier in ("layer", "lowered")
 ]
 
 

@@ -17,13 +17,16 @@ import numpy as np
 
 from harness.pipeline import compare as cmp
 from harness.pipeline import quantize, reference, tolerance, training
-from harness.pipeline.convert import Converted, convert_variant
+from harness.pipeline.convert import Converted, convert_variant, lowered_outputs
 from harness.results.record import AppliedTolerance, Divergence, ReasonCode, Record, Step, Timings, worst_error
 from harness.suite.case import Variant
 
 
-def is_ok(outcome: str, expect, codes: list[str]) -> bool:
-    """The one rule, for pytest, `certify` and the gate: did the record meet its expectation?"""
+def is_ok(outcome: str, expect, codes: list[str], lowered_as_declared: bool = True) -> bool:
+    """The one rule, for pytest, `certify` and the gate: did the record meet its expectation? A case that
+    declares lowerings must also have been converted through exactly those."""
+    if not lowered_as_declared:
+        return False
     if expect.outcome == "pass":
         return outcome == "pass"
     if expect.outcome == "reject":
@@ -48,6 +51,11 @@ def make_record(
     case = variant.case
     expect = variant.expect.for_backend(backend)
     outcome = outcome or converted.status
+    rules = sorted({x.rule for x in converted.lowerings})
+    as_declared = converted.status != "ok" or not case.lowered or rules == sorted(case.lowered)
+    if not as_declared:
+        wrong = f"converted through lowerings {rules or 'none'}, but the case declares {sorted(case.lowered)}"
+        message = "; ".join(m for m in (wrong, message or converted.message) if m)
     return Record(
         id=variant.record_id(backend),
         case=case.name,
@@ -62,7 +70,7 @@ def make_record(
         expected_code=expect.code,
         expected_failure=expect.fails_with,
         outcome=outcome,
-        ok=is_ok(outcome, expect, [i.code for i in converted.issues]),
+        ok=is_ok(outcome, expect, [i.code for i in converted.issues], as_declared),
         message=message or converted.message or None,
         reason_codes=list(converted.issues),
         metrics=list(metrics),
@@ -74,6 +82,7 @@ def make_record(
         quantization=dataclasses.replace(converted.quantization, **(quantized or {}))
         if converted.quantization
         else None,
+        lowerings=list(converted.lowerings),
     )
 
 
@@ -83,13 +92,16 @@ def failed_record(variant: Variant, backend: str, outcome: str, message: str) ->
     return make_record(variant, backend, Converted(outcome, message=message), tol)
 
 
-def first_divergence(session, handle, prepared, tol) -> Divergence | None:
-    """The first layer, in topological order, whose TF.js output leaves tolerance."""
+def first_divergence(session, handle, prepared, tol, moved: dict[str, str] | None = None) -> Divergence | None:
+    """The first layer, in topological order, whose TF.js output leaves tolerance. `moved` maps a user's
+    layer to the TF.js layer now holding its output (a lowering's chain)."""
+    moved = moved or {}
     try:
         model = prepared.load_model()
         layers = reference.layer_outputs(model, prepared.inputs, prepared.flavour)
-        names = [name for name, _, _ in layers if name in handle.layers]
-        got = session.layer_outputs(handle, prepared.inputs, names) if names else {}
+        names = [moved.get(name, name) for name, _, _ in layers if moved.get(name, name) in handle.layers]
+        by_tfjs = session.layer_outputs(handle, prepared.inputs, names) if names else {}
+        got = {name: by_tfjs[moved.get(name, name)] for name, _, _ in layers if moved.get(name, name) in by_tfjs}
     except Exception as e:  # localisation is best effort; the mismatch itself stands
         return Divergence("?", None, None, note=f"could not localise: {reference.one_line(e)}")
     preceding: list[Step] = []
@@ -155,7 +167,11 @@ def run_backend(
                     else f"dequantization: weight {quantized['worst_weight']}"
                 )
                 message = f"{moved}; {message}" if message else moved
-        divergence = None if ok or originals is not None else first_divergence(session, handle, prepared, tol)
+        divergence = (
+            None
+            if ok or originals is not None
+            else first_divergence(session, handle, prepared, tol, lowered_outputs(converted.artifact))
+        )
         return make_record(
             variant,
             backend,

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from harness.pipeline import reference
-from harness.results.record import Quantization, ReasonCode, Sizes
+from harness.results.record import Lowered, Quantization, ReasonCode, Sizes
 
 
 @dataclasses.dataclass
@@ -24,6 +24,24 @@ class Converted:
     issues: list[ReasonCode] = dataclasses.field(default_factory=list)
     convert_ms: float | None = None
     sizes: Sizes = dataclasses.field(default_factory=Sizes)
+    lowerings: list[Lowered] = dataclasses.field(default_factory=list)
+
+
+def _lowering_metadata(directory: Path) -> dict:
+    meta = json.loads((directory / "model.json").read_text()).get("userDefinedMetadata") or {}
+    return meta.get("tfjs_certify") or {}
+
+
+def lowerings_of(directory: Path) -> list[Lowered]:
+    """The lowerings the converter recorded in the artifact's model.json (converter/lowering.py metadata)."""
+    return [Lowered(**x) for x in _lowering_metadata(directory).get("lowerings", [])]
+
+
+def lowered_outputs(directory: Path | None) -> dict[str, str]:
+    """User's layer -> the TF.js layer holding its output, where a lowering moved it."""
+    if directory is None:
+        return {}
+    return dict(_lowering_metadata(directory).get("outputs", {}))
 
 
 def artifact_sizes(directory: Path) -> Sizes:
@@ -58,6 +76,7 @@ def convert_variant(
             "ok",
             artifact=api,
             sizes=artifact_sizes(api),
+            lowerings=lowerings_of(api),
             training=json.loads(training.read_text()) if training.exists() else None,
         )
     source = prepared.files.get(fmt) or prepared.files.get("keras") or prepared.files["h5"]
@@ -102,6 +121,7 @@ def convert_variant(
         quantization=quantized,
         source=source,
         training=reference.training_json(result.training),
+        lowerings=lowerings_of(out),
     )
 
 

@@ -255,6 +255,18 @@ def output_scale(reference: list[np.ndarray]) -> float:
     return max((float(np.max(np.abs(r))) for r in reference if np.size(r)), default=0.0)
 
 
+def _load(k, source, native):
+    """The model in `source`; Keras 3.15 cannot load its own legacy .h5 of a model with op nodes taking a
+    constant (`x + 3.0`: "Only input tensors may be passed as positional arguments"), so then the same
+    model's native .keras file (same layers, same names, same weights)."""
+    try:
+        return k.models.load_model(str(source), compile=False)
+    except ValueError:
+        if native is None or Path(native) == Path(source):
+            raise
+        return k.models.load_model(str(native), compile=False)
+
+
 def cached_plan(prepared, source, budget: float) -> Plan:
     """The plan for the model file `source` of a prepared suite case at `budget`, computed once and kept in
     its cache entry. The model is loaded from the file, so the plan names its weights as the file does
@@ -268,7 +280,7 @@ def cached_plan(prepared, source, budget: float) -> Plan:
         path = prepared.directory / f"plan-{budget:.6g}-{Path(source).suffix[1:]}-{converter_hash()}.json"
         if path.exists():
             return Plan(**json.loads(path.read_text()))
-    model = keras_module(prepared.flavour).models.load_model(str(source), compile=False)
+    model = _load(keras_module(prepared.flavour), source, prepared.files.get("keras"))
     plan = Planner(model, prepared.inputs, prepared.reference).plan(budget)
     if path is not None:
         tmp = path.with_suffix(".tmp")

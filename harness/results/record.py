@@ -100,6 +100,16 @@ class Quantization:
 
 
 @dataclasses.dataclass
+class Lowered:
+    """A lowering the converter applied (converter/lowering_table.py): the rule, the user's layer, what
+    replaced it."""
+
+    rule: str
+    layer: str
+    detail: str
+
+
+@dataclasses.dataclass
 class Record:
     """One case x flavour x format x backend. `ok`: the outcome met the expectation (pipeline.certify.is_ok)."""
 
@@ -126,6 +136,7 @@ class Record:
     timings_ms: Timings = dataclasses.field(default_factory=Timings)
     sizes: Sizes = dataclasses.field(default_factory=Sizes)
     quantization: Quantization | None = None
+    lowerings: list[Lowered] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -145,6 +156,7 @@ class Record:
         d["sizes"] = Sizes(**d.get("sizes", {}))
         if d.get("quantization") is not None:
             d["quantization"] = Quantization(**d["quantization"])
+        d["lowerings"] = [Lowered(**x) for x in d.get("lowerings", [])]
         return cls(**d)
 
 

@@ -237,6 +237,43 @@ def _training(records: list[Record], backends) -> list[dict]:
     return rows
 
 
+def _lowerings(records: list[Record], backends) -> list[dict]:
+    """Per lowering (converter/lowering_table.py): on each backend, certified (every float32 record converted
+    through it met its expectation, and one passed), failing, or untested; with the largest error measured."""
+    from converter.lowering_table import LOWERINGS
+
+    by_rule: dict[str, dict[str, list[Record]]] = {}
+    for r in records:
+        if r.quantization is None:
+            for rule in {x.rule for x in r.lowerings}:
+                by_rule.setdefault(rule, {}).setdefault(r.backend, []).append(r)
+    rows = []
+    for rule, lowering in LOWERINGS.items():
+        cells = []
+        for b in backends:
+            recs = by_rule.get(rule, {}).get(b, [])
+            errors = [r.max_abs for r in recs if r.max_abs is not None and r.outcome == "pass"]
+            if not recs:
+                status = "untested"
+            elif not all(r.ok for r in recs):
+                status = "failing"
+            else:
+                status = "certified" if errors else "known failure"
+            cells.append({"status": status, "max_abs": sci(max(errors)) if errors else "—", "records": len(recs)})
+        cases = sorted({r.case for by_b in by_rule.get(rule, {}).values() for r in by_b})
+        rows.append(
+            {
+                "rule": rule,
+                "construct": lowering.construct,
+                "replacement": lowering.replacement,
+                "cells": cells,
+                "cases": len(cases),
+                "training": "exact" if lowering.training_exact else "inference only",
+            }
+        )
+    return rows
+
+
 def _cell(status) -> dict:
     """A matrix cell; `rejected_options` counts the arguments rejected in a class otherwise certified."""
     cell = dict(status or {"status": "untested", "cases": 0, "ok": 0, "reasons": []})
@@ -344,6 +381,7 @@ def view(data) -> dict:
         "apps": _apps(records),
         "quantization": _quantization(records, backends),
         "training": _training(records, backends),
+        "lowerings": _lowerings(records, backends),
         "options": _options(records),
         "overrides": [{"case": o[0], "atol": sci(o[1]), "rtol": sci(o[2]), "reason": o[3]} for o in overrides],
         "outcomes": [(o, data["summary"]["by_outcome"].get(o, 0)) for o in OUTCOMES],

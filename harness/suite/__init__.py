@@ -1,6 +1,7 @@
 """The reference suite, declared as data: `CASES`, one list per tier.
 
 - `layers`: tier 1, every layer class TF.js 4.22 registers, crossed with the options users set;
+- `lowered`: constructs TF.js lacks or mis-computes, run as the converter lowers them;
 - `graphs`: tier 2, topologies (multi-io, shared layers, nested models, masking, encoder-decoder);
 - `apps`: tier 3, `keras.applications` architectures with random weights;
 - `rejects`: models the converter must refuse;
@@ -16,10 +17,11 @@ from harness.suite.case import Case
 from harness.suite.declare import NAME_RE
 from harness.suite.graphs import GRAPH_CASES
 from harness.suite.layers import LAYER_CASES
+from harness.suite.lowered import LOWERED_CASES
 from harness.suite.rejects import REJECT_CASES
 from harness.suite.train import TRAIN_CASES
 
-CASES: tuple[Case, ...] = (*LAYER_CASES, *GRAPH_CASES, *APP_CASES, *REJECT_CASES, *TRAIN_CASES)
+CASES: tuple[Case, ...] = (*LAYER_CASES, *LOWERED_CASES, *GRAPH_CASES, *APP_CASES, *REJECT_CASES, *TRAIN_CASES)
 
 
 def validate(cases) -> None:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from harness.suite.builders import App
-from harness.suite.case import Case
-from harness.suite.declare import app, reject
+from harness.suite.declare import K3, app, only
 
 CONV_BN = "Conv2D BatchNormalization Activation"
 APP_CASES = [
-    # MobileNet pools with GlobalAveragePooling2D(keepdims=True), which TF.js 4.22 ignores (its output
-    # would lose two dimensions): the converter must refuse it, before any browser.
-    Case(
-        name="MobileNet[32x32x3]",
-        tier="reject",
-        build=App("MobileNet", (32, 32, 3)),
-        layer_classes=("GlobalAveragePooling2D",),
-        options={"input_shape": (32, 32, 3), "classes": 10},
-        expect=reject("ignored_argument", "GlobalAveragePooling2D(keepdims=True): TF.js ignores keepdims"),
-        slow=True,
+    # MobileNet pools with GlobalAveragePooling2D(keepdims=True), which TF.js 4.22 ignores: lowered.
+    app(
+        "MobileNet",
+        "Conv2D BatchNormalization ReLU DepthwiseConv2D GlobalAveragePooling2D Dropout Conv2D Reshape Activation",
+        lowered=["global_pooling_keepdims"],
+    ),
+    # MobileNetV3 computes hard_sigmoid as Keras 3 tensor arithmetic and hard_swish as hard_silu: lowered.
+    app(
+        "MobileNetV3Small",
+        "Rescaling Conv2D BatchNormalization Activation DepthwiseConv2D ReLU GlobalAveragePooling2D Multiply Add "
+        "Dropout Flatten",
+        lowered=["global_pooling_keepdims", "hard_silu", "scalar_op"],
+        **only(K3, "tf_keras writes MobileNetV3's `x + 3.0` and `* (1/6)` as TFOpLambda layers, Python TF.js lacks"),
     ),
     app("MobileNetV2", "Conv2D BatchNormalization DepthwiseConv2D ReLU ZeroPadding2D Add GlobalAveragePooling2D Dense"),
     app("ResNet50", f"{CONV_BN} ZeroPadding2D MaxPooling2D Add GlobalAveragePooling2D Dense"),

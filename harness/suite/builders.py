@@ -390,6 +390,40 @@ def tensor_op(k):
     return k.Model(inp, x * 2.0, name="tensor_op")
 
 
+def keras_ops(k):
+    """Keras 3 tensor arithmetic: with constants (both sides), between tensors, and ops.relu6."""
+    inp = k.Input((4,), name="input")
+    x = k.layers.Dense(3, name="dense_x")(inp)
+    y = k.layers.Dense(3, name="dense_y")(inp)
+    scaled = (x * 2.0 + 1.0) / 4.0 - 0.5
+    flipped = 3.0 - y
+    out = scaled * flipped + (x - y)
+    return k.Model(inp, k.ops.relu6(out), name="keras_ops")
+
+
+def keras_op_unlowerable(k):
+    """An activation function applied to a symbolic tensor: an op with no TF.js layer."""
+    inp = k.Input((4,), name="input")
+    return k.Model(inp, k.activations.exponential(k.layers.Dense(3, name="dense")(inp)), name="keras_op_exp")
+
+
+def relu_slope_sequential(k):
+    """A ReLU with both a slope and a threshold in a Sequential model."""
+    return k.Sequential(
+        [k.Input((5,)), k.layers.Dense(4, name="dense"), k.layers.ReLU(negative_slope=0.1, threshold=0.3, name="relu")],
+        name="relu_slope_sequential",
+    )
+
+
+def relu_slope_shared(k):
+    """A ReLU with a slope and a threshold called on two tensors: the lowering's branch serves both calls."""
+    inp = k.Input((5,), name="input")
+    relu = k.layers.ReLU(negative_slope=0.1, threshold=0.3, name="relu")
+    a = relu(k.layers.Dense(4, name="dense_a")(inp))
+    c = relu(k.layers.Dense(4, name="dense_b")(inp))
+    return k.Model(inp, [a, k.layers.Dense(2, name="head")(c)], name="relu_slope_shared")
+
+
 def mha(k):
     """Self-attention with MultiHeadAttention."""
     inp = k.Input((5, 8), name="input")
@@ -401,3 +435,44 @@ def attention(k):
     """Dot-product Attention over (query, value)."""
     q, v = k.Input((4, 6), name="query"), k.Input((5, 6), name="value")
     return k.Model([q, v], k.layers.Attention(name="attention")([q, v]), name="attention_model")
+
+
+# --- nested models whose outputs are the model's -----------------------------------------------------
+
+
+def _encoder(k, name="encoder"):
+    i = k.Input((6,), name=f"{name}_input")
+    return k.Model(i, k.layers.Dense(3, activation="tanh", name=f"{name}_dense")(i), name=name)
+
+
+def autoencoder(k):
+    """Model(x, decoder(encoder(x))): the output is a nested Functional model's."""
+    enc = _encoder(k)
+    j = k.Input((3,), name="decoder_input")
+    dec = k.Model(j, k.layers.Dense(6, name="decoder_dense")(j), name="decoder")
+    x = k.Input((6,), name="x")
+    return nontrivial_weights(k.Model(x, dec(enc(x)), name="autoencoder"))
+
+
+def nested_output_two_levels(k):
+    """A Functional inside a Functional inside the model, the innermost producing the output."""
+    enc = _encoder(k)
+    i = k.Input((6,), name="mid_input")
+    mid = k.Model(i, enc(i), name="mid")
+    x = k.Input((6,), name="x")
+    return nontrivial_weights(k.Model(x, mid(x), name="two_levels"))
+
+
+def nested_output_shared(k):
+    """One nested Functional called on two inputs, both calls being outputs (nodes 1 and 2)."""
+    enc = _encoder(k)
+    a, b = k.Input((6,), name="a"), k.Input((6,), name="b")
+    return nontrivial_weights(k.Model([a, b], [enc(a), enc(b)], name="shared_outputs"))
+
+
+def nested_output_mixed(k):
+    """A nested Sequential and a nested Functional, each producing an output."""
+    enc = _encoder(k)
+    seq = k.Sequential([k.Input((6,)), k.layers.Dense(2, name="seq_dense")], name="seq")
+    x = k.Input((6,), name="x")
+    return nontrivial_weights(k.Model(x, [enc(x), seq(x)], name="mixed_outputs"))

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
 
+from converter.lowering_table import LOWERINGS
 from harness.vocabulary import (
     EXPECTATIONS,
     FAILURES,
@@ -20,6 +21,7 @@ from harness.vocabulary import (
     FORMATS,
     QUANTIZATIONS,
     TIERS,
+    Tier,
     record_id,
     variant_id,
 )
@@ -116,7 +118,7 @@ class Case:
     """
 
     name: str
-    tier: Literal["layer", "graph", "app", "reject", "train", "user"]
+    tier: Tier
     build: Callable[[Any], Any]
     layer_classes: tuple[str, ...]
     options: dict = dataclasses.field(default_factory=dict)
@@ -131,6 +133,7 @@ class Case:
     quantized: tuple[str, ...] = ()
     quantized_expect: tuple[tuple[str, Expect], ...] = ()
     fit: Any = None  # a `train` case: how it trains (harness.suite.compiled.Fit)
+    lowered: tuple[str, ...] = ()  # the lowerings (converter/lowering_table.py) the converter must apply
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -155,6 +158,10 @@ class Case:
             raise ValueError(f"{self.name}: formats {self.formats} are not formats of {self.flavours}")
         if not set(self.quantized) <= set(QUANTIZATIONS) or (self.tier in ("reject", "user") and self.quantized):
             raise ValueError(f"{self.name}: quantized forms are among {QUANTIZATIONS}, for cases that convert")
+        if self.tier == "lowered" and not self.lowered:
+            raise ValueError(f"{self.name}: a lowered case names the lowerings it exercises")
+        if not set(self.lowered) <= set(LOWERINGS):
+            raise ValueError(f"{self.name}: unknown lowering(s) {sorted(set(self.lowered) - set(LOWERINGS))}")
         if not {form for form, _ in self.quantized_expect} <= set(self.quantized):
             raise ValueError(f"{self.name}: quantized_expect names a form the case is not quantized in")
 

@@ -129,6 +129,7 @@ def layer(
     tolerance=None,
     quantized=(),
     tier="layer",
+    lowered=(),
 ) -> Case:
     """A case around one layer `cls` with `options` on inputs `shape` (a tuple of shapes for merges).
 
@@ -150,6 +151,7 @@ def layer(
         expect=expect,
         tolerance=tolerance,
         quantized=quantized,
+        lowered=tuple(lowered),
     )
 
 
@@ -187,6 +189,7 @@ def graph(
     name=None,
     tier="graph",
     quantized=(),
+    lowered=(),
 ) -> Case:
     return Case(
         name=name or build.__name__,
@@ -198,6 +201,7 @@ def graph(
         omitted=omitted,
         expect=expect,
         quantized=quantized,
+        lowered=tuple(lowered),
     )
 
 
@@ -214,9 +218,12 @@ QUANTIZED = ("float16", "uint16", "uint8")
 QUANTIZED_AND_PLAN = (*QUANTIZED, "plan")
 
 
-def app(cls: str, layer_classes: str, input_shape=(32, 32, 3), tolerance=DEEP) -> Case:
-    """`keras.applications.<cls>` at the smallest input it accepts; `layer_classes` as built (both flavours)."""
+def app(cls: str, layer_classes: str, input_shape=(32, 32, 3), tolerance=DEEP, lowered=(), **kw) -> Case:
+    """`keras.applications.<cls>` at the smallest input it accepts; `layer_classes` as built (both flavours
+    unless `kw` says otherwise, with `only`)."""
     return Case(
+        **kw,
+        lowered=tuple(lowered),
         quantized=QUANTIZED_AND_PLAN,
         name=f"{cls}[{'x'.join(map(str, input_shape))}]",
         tier="app",

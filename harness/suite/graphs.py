@@ -6,6 +6,11 @@ from harness.suite import builders as b
 from harness.suite.declare import QUANTIZED, TFK, graph, only, tokens
 
 GRAPH_CASES = [
+    # nested models producing the model's outputs: at one and two levels, called twice, Sequential and Functional
+    graph(b.autoencoder, ["Functional", "Dense"]),
+    graph(b.nested_output_two_levels, ["Functional", "Dense"]),
+    graph(b.nested_output_shared, ["Functional", "Dense"]),
+    graph(b.nested_output_mixed, ["Functional", "Sequential", "Dense"]),
     graph(b.multi_io, ["Conv2D", "GlobalAveragePooling2D", "Dense", "Concatenate"], quantized=QUANTIZED),
     graph(b.shared_layer, ["Dense", "Average"]),
     graph(b.shared_layer_chain, ["Dense"]),

@@ -98,16 +98,6 @@ LAYER_CASES = [
         **only(K3, "tf_keras has no relu6 activation string"),
     ),
     layer("DepthwiseConv2D", {"data_format": CF}, IMG_CF),
-    layer(
-        "SeparableConv2D",
-        {"data_format": CF},
-        IMG_CF_CONV,
-        expect=xfail(
-            "mismatch",
-            f"{TFJS_SRC}layers/convolutional.ts SeparableConv.call adds the bias with dataFormat channelsFirst to "
-            "the NHWC result, before transposing back: the bias lands on the height axis",
-        ),
-    ),
     # pooling
     layer("MaxPooling1D", {}, (8, 3)),
     layer("MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}, (8, 3)),
@@ -176,18 +166,6 @@ LAYER_CASES = [
     # normalization
     layer("BatchNormalization", {}, IMG, quantized=QUANTIZED),
     layer("BatchNormalization", {}, (5,), label="rank2_input"),
-    layer(
-        "BatchNormalization",
-        {"axis": 1},
-        IMG_CF,
-        expect=Expect(
-            outcome="xfail",
-            fails_with="mismatch",
-            backends=("cpu", "wasm"),
-            reason="measured: TF.js 4.22 cpu and wasm BatchNormalization over axis 1 of a rank-4 input differs "
-            "from Keras (max_abs ~1.9); webgl agrees",
-        ),
-    ),
     layer("BatchNormalization", {"center": False, "scale": False}, IMG),
     layer("BatchNormalization", {"epsilon": 0.1, "momentum": 0.9}, SEQ),
     layer("LayerNormalization", {}, SEQ, quantized=QUANTIZED),
@@ -297,31 +275,6 @@ LAYER_CASES = [
     # preprocessing
     layer("Rescaling", {}, IMG),
     layer("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, IMG),
-    layer(
-        "CenterCrop",
-        {},
-        (8, 8, 3),
-        expect=xfail(
-            "load_error",
-            f"{TFJS_SRC}layers/preprocessing/center_crop.ts computeOutputShape writes height/width into the shape "
-            "it is given, so a CenterCrop right after the Input rewrites the model's input shape",
-        ),
-    ),
-    *[
-        layer(
-            "CategoryEncoding",
-            {"output_mode": mode},
-            (n,),
-            dtype="int32",
-            inputs=tokens(n, 6),
-            expect=xfail(
-                "load_error",
-                f"{TFJS_SRC}layers/preprocessing/category_encoding.ts computeOutputShape writes num_tokens into the "
-                "shape it is given, so a CategoryEncoding right after the Input rewrites the model's input shape",
-            ),
-        )
-        for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))
-    ],
     # Behind a Reshape (which makes a new shape; Rescaling passes its own on) the shape TF.js overwrites is no
     # longer the model input's.
     layer(

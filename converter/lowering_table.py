@@ -1,0 +1,136 @@
+"""Exact lowerings: Keras constructs TF.js 4.22 lacks or computes wrongly, rewritten into layers it runs right.
+
+One entry per construct: what it is, what replaces it, and why the replacement computes the same function
+(up to float32 rounding, measured by the reference suite on cpu, wasm and webgl). `converter/lowering.py`
+applies them; `training_exact` says whether gradients also flow the same way (a rewrite that adds zero
+weights trains them, so a model that uses one converts uncompiled, with a reason). Names: the user's layer
+keeps its name on the layer that holds its weights (or on the last of the chain); the layers added are
+called `<name>__<role>`, and the report traces each back to the user's layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Lowering:
+    construct: str
+    replacement: str
+    why_exact: str
+    training_exact: bool = True
+
+
+LOWERINGS = {
+    "global_pooling_keepdims": Lowering(
+        "GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D with keepdims=True (TF.js ignores keepdims)",
+        "the same pooling, then RepeatVector(1) (1D); RepeatVector(1) + TimeDistributed(RepeatVector(1)) (2D)",
+        "the pooled values are moved into size-1 axes: no arithmetic",
+    ),
+    "global_pooling_3d": Lowering(
+        "GlobalAveragePooling3D, GlobalMaxPooling3D (no TF.js class)",
+        "TimeDistributed(GlobalPooling2D) over the first spatial axis, then GlobalPooling1D",
+        "max is the max of maxes; the mean of equal-size means is the mean (float32 rounding only)",
+    ),
+    "global_pooling_1d_channels_first": Lowering(
+        "GlobalAveragePooling1D/GlobalMaxPooling1D with data_format=channels_first (TF.js pools axis 1)",
+        "Permute([2, 1]), then the channels_last pooling",
+        "the same values are reduced, after a transpose",
+    ),
+    "subtract": Lowering(
+        "Subtract (no TF.js class)",
+        "Rescaling(scale=-1) on the second input, then Add",
+        "IEEE 754 defines a - b as a + (-b), and x * -1 + 0 is exactly -x",
+    ),
+    "identity": Lowering("Identity (no TF.js class)", "Activation('linear')", "linear returns its input"),
+    "sequence_2d": Lowering(
+        "ZeroPadding1D, Cropping1D, UpSampling1D (no TF.js class)",
+        "TimeDistributed(RepeatVector(1)), the 2D layer on the time axis, TimeDistributed(Flatten)",
+        "padding, cropping and nearest repeats move data without arithmetic",
+    ),
+    "conv_1d_as_2d": Lowering(
+        "SeparableConv1D, Conv1DTranspose (no TF.js class)",
+        "Reshape to (time, 1, channels), the 2D convolution with a (k, 1) kernel, Reshape back",
+        "the same sums over the same taps; the kernels gain a size-1 axis",
+    ),
+    "causal_conv_1d": Lowering(
+        "Conv1D with padding='causal' (TF.js throws)",
+        "ZeroPadding2D of dilation * (kernel - 1) steps on the left of the time axis, then Conv1D 'valid'",
+        "Keras pads exactly so before a valid convolution",
+    ),
+    "channels_first_conv": Lowering(
+        "Conv1D channels_first (TF.js returns channels_last), SeparableConv2D channels_first (TF.js adds the "
+        "bias on the height axis)",
+        "Permute to channels_last, the channels_last convolution, Permute back",
+        "the same convolution of transposed data",
+    ),
+    "relu_slope": Lowering(
+        "ReLU with negative_slope or threshold (TF.js ignores both)",
+        "LeakyReLU(alpha); or ThresholdedReLU / ReLU(max_value) plus a Rescaling-ReLU-Rescaling branch, added",
+        "Keras's own formula, term by term: relu part - slope * relu(-x + threshold)",
+    ),
+    "leaky_relu_activation": Lowering(
+        "the leaky_relu activation (no TF.js activation; Keras's slope is 0.2, TF.js LeakyReLU's default 0.3)",
+        "a LeakyReLU layer with alpha float32(0.2) after the layer",
+        "the same function, with the slope rounded to float32 as Keras's",
+    ),
+    "hard_sigmoid_keras3": Lowering(
+        "Keras 3's hard_sigmoid activation, relu6(x + 3) / 6 (TF.js's hard_sigmoid is clip(0.2x + 0.5))",
+        "Rescaling(offset=3), ReLU(max_value=6), Rescaling(scale=1/6)",
+        "the same operations; x * (1/6) equals Keras's x / 6 as its graph computes it (measured bitwise)",
+    ),
+    "hard_silu": Lowering(
+        "the hard_silu (hard_swish) activation (no TF.js activation)",
+        "x multiplied by the hard_sigmoid chain above",
+        "x * hard_sigmoid(x), within 2 ulp of Keras's own graph, which reassociates",
+    ),
+    "softmax_axis": Lowering(
+        "Softmax over an axis other than the last (TF.js throws)",
+        "Permute the axis last, Softmax(-1), Permute back",
+        "TensorFlow's softmax transposes the same way",
+    ),
+    "dilated_kernel": Lowering(
+        "DepthwiseConv2D and Conv2DTranspose with dilation_rate > 1 (TF.js ignores dilation)",
+        "the same layer with the kernel dilated: zeros inserted between its taps",
+        "a dilated convolution is the convolution with the dilated kernel; the added products are 0 * x",
+        training_exact=False,
+    ),
+    "grouped_conv": Lowering(
+        "Conv1D/2D/3D with groups > 1 (TF.js ignores groups)",
+        "the same convolution with a block-diagonal kernel",
+        "each group sees only its channels; the added products are 0 * x",
+        training_exact=False,
+    ),
+    "batch_norm_axis": Lowering(
+        "BatchNormalization over an axis other than the last (TF.js cpu and wasm cycle its parameters over "
+        "the flat data)",
+        "Permute the axis last, BatchNormalization(axis=-1), Permute back",
+        "the same normalization of transposed data",
+    ),
+    "batch_norm_rank5": Lowering(
+        "BatchNormalization on a rank-5 input (TF.js throws)",
+        "TimeDistributed(BatchNormalization) over the first spatial axis (a Permute first when channels_first)",
+        "each slice is normalized with the same per-channel parameters",
+    ),
+    "center_crop": Lowering(
+        "CenterCrop (TF.js rewrites the shape of the tensor it is given, and crops one column off when the "
+        "width difference is 1)",
+        "Cropping2D with Keras's offsets",
+        "the same slice",
+    ),
+    "category_encoding_copy": Lowering(
+        "CategoryEncoding (TF.js rewrites the shape of the tensor it is given)",
+        "an identity Permute before it, so it gets a tensor of its own",
+        "the identity transpose copies; nothing is computed",
+    ),
+    "scalar_op": Lowering(
+        "Keras 3 tensor arithmetic with a constant (x + c, x - c, x * c, x / c; as in MobileNetV3's hard_sigmoid)",
+        "Rescaling(scale, offset)",
+        "x * 1 + c and x * c + 0 are exactly x + c and x * c; x / c becomes x * (1/c), as Keras's graph computes",
+    ),
+    "tensor_op": Lowering(
+        "Keras 3 arithmetic of two tensors (x + y, x - y, x * y), and keras.ops.relu6",
+        "Add, Add with Rescaling(-1), Multiply; ReLU(max_value=6)",
+        "the same operations",
+    ),
+}

@@ -1,0 +1,117 @@
+"""The `lowered` tier: Keras constructs TF.js 4.22 lacks or computes wrongly, which the converter rewrites
+into layers TF.js runs as Keras does (converter/lowering_table.py). Each case names the lowerings it must
+go through; it passes only if the converter applied exactly those and TF.js then matches Keras within the
+ordinary tolerance (no case here loosens it)."""
+
+from __future__ import annotations
+
+from harness.suite import builders as b
+from harness.suite.declare import (
+    CF,
+    IMG,
+    IMG_CF,
+    IMG_CF_CONV,
+    K3,
+    QUANTIZED,
+    SEQ,
+    VOL,
+    VOL_CF,
+    activation,
+    graph,
+    layer,
+    only,
+    tokens,
+)
+
+
+def lowered(cls, options, shape, rules, **kw):
+    return layer(cls, options, shape, tier="lowered", lowered=rules.split(), **kw)
+
+
+KERAS3_ACTIVATION = "tf_keras has no such activation string"
+
+LOWERED_CASES = [
+    # global pooling
+    lowered("GlobalAveragePooling2D", {"keepdims": True}, IMG, "global_pooling_keepdims"),
+    lowered("GlobalMaxPooling2D", {"keepdims": True, "data_format": CF}, IMG_CF, "global_pooling_keepdims"),
+    lowered("GlobalAveragePooling1D", {"keepdims": True}, SEQ, "global_pooling_keepdims"),
+    lowered("GlobalMaxPooling1D", {"keepdims": True, "data_format": CF}, (3, 6), "global_pooling_keepdims"),
+    lowered("GlobalAveragePooling1D", {"data_format": CF}, (3, 6), "global_pooling_1d_channels_first"),
+    lowered("GlobalAveragePooling3D", {}, VOL, "global_pooling_3d"),
+    lowered("GlobalMaxPooling3D", {}, VOL, "global_pooling_3d"),
+    lowered("GlobalAveragePooling3D", {"data_format": CF}, VOL_CF, "global_pooling_3d"),
+    # layers TF.js lacks
+    lowered("Subtract", {}, ((4,), (4,)), "subtract"),
+    lowered("Identity", {}, (4,), "identity"),
+    lowered("ZeroPadding1D", {}, SEQ, "sequence_2d"),
+    lowered("ZeroPadding1D", {"padding": (1, 2)}, SEQ, "sequence_2d"),
+    lowered("Cropping1D", {"cropping": (2, 1)}, SEQ, "sequence_2d"),
+    lowered("UpSampling1D", {"size": 3}, SEQ, "sequence_2d"),
+    lowered("SeparableConv1D", {}, (8, 3), "conv_1d_as_2d", quantized=QUANTIZED),
+    lowered("SeparableConv1D", {"strides": 2, "padding": "same", "depth_multiplier": 2}, (8, 3), "conv_1d_as_2d"),
+    lowered("SeparableConv1D", {"dilation_rate": 2}, (8, 3), "conv_1d_as_2d"),
+    lowered("Conv1DTranspose", {}, (5, 3), "conv_1d_as_2d"),
+    lowered("Conv1DTranspose", {"strides": 2, "padding": "same"}, (5, 3), "conv_1d_as_2d"),
+    # arguments TF.js rejects or ignores
+    lowered("Conv1D", {"padding": "causal"}, (8, 3), "causal_conv_1d"),
+    lowered("Conv1D", {"padding": "causal", "dilation_rate": 2}, (8, 3), "causal_conv_1d"),
+    lowered("Conv1D", {"padding": "causal", "strides": 2}, (9, 3), "causal_conv_1d"),
+    lowered("Conv1D", {"data_format": CF}, (3, 9), "channels_first_conv"),
+    lowered("SeparableConv2D", {"data_format": CF}, IMG_CF_CONV, "channels_first_conv"),
+    lowered("Conv2D", {"groups": 2}, (6, 6, 6), "grouped_conv"),
+    lowered("Conv1D", {"groups": 3, "filters": 6}, (8, 6), "grouped_conv"),
+    lowered("DepthwiseConv2D", {"dilation_rate": 2}, (8, 8, 2), "dilated_kernel"),
+    lowered("Conv2DTranspose", {"dilation_rate": 2}, (4, 4, 2), "dilated_kernel"),
+    lowered("Softmax", {"axis": 1}, (3, 5), "softmax_axis"),
+    lowered("Softmax", {"axis": 2}, (3, 4, 5), "softmax_axis"),
+    lowered("BatchNormalization", {"axis": 1}, IMG_CF, "batch_norm_axis"),
+    lowered("BatchNormalization", {"axis": 1}, (3, 5), "batch_norm_axis", label="axis=1,rank3_input"),
+    lowered("BatchNormalization", {}, VOL, "batch_norm_rank5", label="rank5_input"),
+    lowered("BatchNormalization", {"axis": 1}, VOL_CF, "batch_norm_rank5", label="axis=1,rank5_input"),
+    # activations
+    lowered("ReLU", {"negative_slope": 0.1}, (3, 5), "relu_slope"),
+    lowered("ReLU", {"threshold": 0.5}, (3, 5), "relu_slope"),
+    lowered("ReLU", {"negative_slope": 0.1, "threshold": 0.5}, (3, 5), "relu_slope"),
+    lowered("ReLU", {"negative_slope": 0.2, "max_value": 1.5}, (3, 5), "relu_slope"),
+    lowered("ReLU", {"threshold": 0.5, "max_value": 1.5}, (3, 5), "relu_slope"),
+    activation("leaky_relu", tier="lowered", lowered=["leaky_relu_activation"], **only(K3, KERAS3_ACTIVATION)),
+    activation("hard_silu", tier="lowered", lowered=["hard_silu"], **only(K3, KERAS3_ACTIVATION)),
+    activation(
+        "hard_sigmoid",
+        label="hard_sigmoid,flavour=keras3",
+        tier="lowered",
+        lowered=["hard_sigmoid_keras3"],
+        **only(K3, "tf_keras's hard_sigmoid is TF.js's: certified in the layer tier"),
+    ),
+    lowered("Dense", {"activation": "hard_silu"}, (5,), "hard_silu", **only(K3, KERAS3_ACTIVATION)),
+    lowered("Conv2D", {"activation": "leaky_relu"}, IMG, "leaky_relu_activation", **only(K3, KERAS3_ACTIVATION)),
+    # preprocessing layers TF.js runs on a tensor it then rewrites the shape of
+    lowered("CenterCrop", {}, (8, 8, 3), "center_crop"),
+    lowered("CenterCrop", {"height": 5, "width": 5}, (8, 6, 3), "center_crop"),
+    *[
+        lowered(
+            "CategoryEncoding",
+            {"output_mode": mode},
+            (n,),
+            "category_encoding_copy",
+            dtype="int32",
+            inputs=tokens(n, 6),
+        )
+        for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))
+    ],
+    # Keras 3 tensor arithmetic (tf_keras writes a TFOpLambda: refused in the reject tier)
+    graph(
+        b.keras_ops,
+        ["Dense", "Rescaling", "Add", "Multiply", "ReLU"],
+        tier="lowered",
+        lowered=["scalar_op", "tensor_op", "subtract"],
+        **only(K3, "tf_keras writes tensor arithmetic as TFOpLambda layers, which the reject tier refuses"),
+    ),
+    graph(
+        b.relu_slope_shared,
+        ["Dense", "ReLU"],
+        tier="lowered",
+        lowered=["relu_slope"],
+        **only(K3, "tf_keras's ReLU has negative_slope too, but this case is about reuse: one flavour is enough"),
+    ),
+]
