@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NODE_STAMP := js_runner/node_modules/.installed
 PY_STAMP   := $(VENV)/.installed
+# pytest in one worker per core (pytest-xdist); `make test ARGS="-n 0"` runs in one process.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: setup certify test unit lint clean-cache bench
 
@@ -31,13 +33,14 @@ lint: $(PY_STAMP)
 	$(PY) -m mypy
 
 test: setup lint
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
 
 unit: setup lint
-	$(PY) -m pytest -m "not browser" $(ARGS)
+	$(PY) -m pytest -m "not browser" $(PYTEST_ARGS) $(ARGS)
 
 bench: setup
 	$(PY) benchmarks/convert_speed.py
+	$(PY) benchmarks/throughput.py
 
 clean-cache:
 	rm -rf .cache reports/artifacts

@@ -56,7 +56,10 @@ def test_certify(variant, backend, request, records, workdir, artifacts):
 
         recs = certify_variant(None, variant, selected_backends(request.config), workdir, artifacts)
     else:
-        recs = certify_variant(request.getfixturevalue("browser"), variant, [backend], workdir, artifacts)
+        timings = bool(request.config.getoption("--timings"))
+        recs = certify_variant(
+            request.getfixturevalue("browser"), variant, [backend], workdir, artifacts, timings=timings
+        )
     records.extend(recs)
     for record in recs:
         if record.outcome == "unavailable":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -234,8 +235,27 @@ def _tolerance(variant: Variant, backend: str, precision, prepared, budget):
     return tolerance.for_quantization(backend, variant.quantization, scale, precision, budget)
 
 
-def certify_prepared(session, variant: Variant, prepared, backends, workdir: Path, artifacts: Path) -> list[Record]:
-    """The records of a variant whose Keras side is `prepared`."""
+def _encoding(converted: Converted, q) -> dict[str, quantize.Encoded]:
+    """What the quantized conversion's encoding did to each weight (quantize.encoding_errors), computed once
+    per artifact and kept beside it (a function of the source's weights and the dtypes, as the artifact is)."""
+    assert converted.artifact is not None
+    kept = converted.artifact.parent / "encoding.json"
+    if kept.exists():
+        return {n: quantize.Encoded(*v) for n, v in json.loads(kept.read_text()).items()}
+    weights = quantize.float32_weights(converted.source)
+    dtypes = dict(q.plan or {}) if q.dtype == "plan" else {n: q.dtype for n in weights}
+    encoded = quantize.encoding_errors(weights, dtypes)
+    tmp = kept.with_name(f".encoding.{os.getpid()}.tmp")  # workers may race: each writes its own, then renames
+    tmp.write_text(json.dumps({n: [e.steps, e.min_bound] for n, e in encoded.items()}))
+    tmp.replace(kept)
+    return encoded
+
+
+def certify_prepared(
+    session, variant: Variant, prepared, backends, workdir: Path, artifacts: Path, *, timings: bool | None = None
+) -> list[Record]:
+    """The records of a variant whose Keras side is `prepared`. `timings`: also time 5 more predictions
+    (default: for apps and users' models, whose speed is worth reporting)."""
     case = variant.case
     plan = budget = originals = None
     if variant.quantization == "plan" and not prepared.error:
@@ -244,10 +264,7 @@ def certify_prepared(session, variant: Variant, prepared, backends, workdir: Pat
     converted = convert_variant(prepared, variant.format, workdir, quantization=variant.quantization, plan=plan)
     if converted.quantization is not None:
         converted.quantization.budget = budget
-        q = converted.quantization
-        weights = quantize.float32_weights(converted.source)
-        dtypes = dict(q.plan or {}) if q.dtype == "plan" else {n: q.dtype for n in weights}
-        originals = quantize.encoding_errors(weights, dtypes)
+        originals = _encoding(converted, converted.quantization)
     records = []
     for backend in backends:
         info = session.backends.get(backend) if session is not None else None
@@ -260,7 +277,7 @@ def certify_prepared(session, variant: Variant, prepared, backends, workdir: Pat
                 converted,
                 prepared,
                 tol,
-                timings=case.tier in ("app", "user"),
+                timings=case.tier in ("app", "user") if timings is None else timings,
                 originals=originals,
             )
         elif converted.status == "ok":  # an expected rejection that the converter let through
@@ -357,15 +374,26 @@ def certify_training(session, variant: Variant, prepared, backends, workdir: Pat
     return records
 
 
-def certify_variant(session, variant: Variant, backends, workdir: Path, artifacts: Path) -> list[Record]:
+def certify_variant(
+    session, variant: Variant, backends, workdir: Path, artifacts: Path, *, timings: bool | None = None
+) -> list[Record]:
     """Every record of one case x flavour x format. Never raises: a failure anywhere in the pipeline
     becomes the outcome of the records it touched (`error`, with the exception on one line)."""
+    start = time.perf_counter()
+    records = _certify_variant(session, variant, backends, workdir, artifacts, timings=timings)
+    share = (time.perf_counter() - start) * 1000 / max(len(records), 1)
+    for record in records:
+        record.timings_ms.total = share
+    return records
+
+
+def _certify_variant(session, variant: Variant, backends, workdir: Path, artifacts: Path, *, timings) -> list[Record]:
     try:
         if variant.case.fit is not None:
             trained = training.prepare(variant.case, variant.flavour)
             return certify_training(session, variant, trained, backends, workdir, artifacts)
         prepared = reference.prepare(variant.case, variant.flavour)
-        return certify_prepared(session, variant, prepared, backends, workdir, artifacts)
+        return certify_prepared(session, variant, prepared, backends, workdir, artifacts, timings=timings)
     except Exception as e:
         message = f"the harness failed on this variant: {reference.one_line(e)}"
         return [failed_record(variant, b, "error", message) for b in backends]

@@ -62,8 +62,6 @@ def convert_variant(
 ) -> Converted:
     """Run our converter on the prepared model file (the API format was converted when prepared);
     `quantization` converts every float weight to that dtype, or, for "plan", each as `plan` says."""
-    from converter import ConversionError, UnsupportedModelError, convert
-
     if prepared.error:
         return Converted("reference_error", message=prepared.error)
     if fmt == "api" and not quantization:
@@ -80,24 +78,67 @@ def convert_variant(
             training=json.loads(training.read_text()) if training.exists() else None,
         )
     source = prepared.files.get(fmt) or prepared.files.get("keras") or prepared.files["h5"]
-    out = workdir / f"{reference._safe(prepared.case)}-{prepared.flavour}-{fmt}-{quantization or 'float32'}"
     options: dict = {}
     if quantization == "plan":
         options["quantize_plan"] = plan
     elif quantization:
         options["quantize"] = {quantization: None}
+    directory = getattr(prepared, "directory", None)
+    if directory is None:  # a user's file: converted for this run
+        out = workdir / f"{reference._safe(prepared.case)}-{prepared.flavour}-{fmt}-{quantization or 'float32'}"
+        return _finish(_convert(source, out / "tfjs", options), out / "tfjs", source, quantization, plan)
+    # A suite case: its model file is fixed by its cache key, so the conversion is a function of that file,
+    # the options and the converter's source; it is done once and kept beside the Keras side, for every
+    # backend, worker and run (reference.converter_hash changes whenever the converter does).
+    out = directory / f"tfjs-{fmt}-{quantization or 'float32'}-{_conversion_key(options)}"
+    reference.populate_once(
+        out,
+        lambda: (out / "converted.json").exists(),
+        lambda: _write_json(out / "converted.json", _convert(source, out / "tfjs", options)),
+    )
+    return _finish(json.loads((out / "converted.json").read_text()), out / "tfjs", source, quantization, plan)
+
+
+def _conversion_key(options: dict) -> str:
+    import hashlib
+    import importlib.metadata
+
+    h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    h.update(f"{reference.converter_hash()} h5py={importlib.metadata.version('h5py')}".encode())
+    return h.hexdigest()[:16]
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value))
+    tmp.replace(path)
+
+
+def _convert(source: Path, out: Path, options: dict) -> dict:
+    """Run the converter: what it said, as JSON (the artifact is left in `out` when it converted)."""
+    from converter import ConversionError, UnsupportedModelError, convert
+
     start = time.perf_counter()
     try:
         result = convert(source, out, overwrite=True, **options)
     except UnsupportedModelError as e:
-        return Converted(
-            "rejected", message=str(e), issues=[ReasonCode(**reference.jsonable_issue(i)) for i in e.issues]
-        )
+        return {"status": "rejected", "message": str(e), "issues": [reference.jsonable_issue(i) for i in e.issues]}
     except ConversionError as e:
-        return Converted("converter_error", message=str(e))
+        return {"status": "converter_error", "message": str(e)}
     except Exception as e:  # a converter crash is a converter error, with its type
-        return Converted("converter_error", message=reference.one_line(e, 500))
-    ms = (time.perf_counter() - start) * 1000
+        return {"status": "converter_error", "message": reference.one_line(e, 500)}
+    return {
+        "status": "ok",
+        "convert_ms": (time.perf_counter() - start) * 1000,
+        "training": reference.training_json(result.training),
+    }
+
+
+def _finish(said: dict, out: Path, source: Path, quantization: str | None, plan) -> Converted:
+    if said["status"] != "ok":
+        return Converted(
+            said["status"], message=said.get("message"), issues=[ReasonCode(**i) for i in said.get("issues", [])]
+        )
     sizes = artifact_sizes(out)
     quantized = None
     if quantization:
@@ -116,11 +157,11 @@ def convert_variant(
     return Converted(
         "ok",
         artifact=out,
-        convert_ms=ms,
+        convert_ms=said["convert_ms"],
         sizes=sizes,
         quantization=quantized,
         source=source,
-        training=reference.training_json(result.training),
+        training=said["training"],
         lowerings=lowerings_of(out),
     )
 

@@ -110,12 +110,19 @@ def _source_closure(obj, module, seen: set[int]) -> list[str]:
     return parts
 
 
+@functools.cache
+def _code_of(target) -> str:
+    """The source closure of a builder function or class; read once per process (inspect costs ~50 ms per
+    builder, and source does not change while the process runs)."""
+    return "\n".join(_source_closure(target, builders, set()))
+
+
 def builder_source(build) -> str:
     """What a builder computes, as text: its data (a Chain's layers, an App's class), its code, the
     closure it was made with, and the builder helpers it calls (`nontrivial_weights`, `Spec.make`...)."""
     parts = [repr(build) if dataclasses.is_dataclass(build) else ""]
     target = type(build) if dataclasses.is_dataclass(build) else build
-    parts += _source_closure(target, builders, set())
+    parts.append(_code_of(target))
     if inspect.isfunction(build) and build.__closure__:
         parts.append(repr([c.cell_contents for c in build.__closure__]))
     text = "\n".join(parts)
@@ -144,8 +151,13 @@ def case_key(case, flavour: str) -> str:
 
     h = hashlib.sha256(json.dumps(declaration + [f"{tf_policy.VARIABLE}={tf_policy.POLICY}"]).encode())
     h.update(builder_source(case.build).encode())
-    h.update(inspect.getsource(inputs_mod).encode())
+    h.update(_inputs_source().encode())
     return h.hexdigest()[:20]
+
+
+@functools.cache
+def _inputs_source() -> str:
+    return inspect.getsource(inputs_mod)
 
 
 @functools.cache

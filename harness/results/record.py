@@ -75,6 +75,7 @@ class Timings:
     load: float | None = None
     first_predict: float | None = None
     predict_median: float | None = None
+    total: float | None = None  # the variant's wall time, shared equally among its records (--shard balances by it)
 
 
 @dataclasses.dataclass
