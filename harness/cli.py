@@ -1,6 +1,7 @@
 """The `tfjs-certify` command (also `python -m harness`).
 
-    tfjs-certify certify [MODEL_FILE ...] [--backend cpu,wasm] [-k EXPR] [--out DIR] ...
+    tfjs-certify certify [MODEL_FILE|DIR ...] [--backend cpu,wasm] [-k EXPR] [--shard I/N] [--out DIR] ...
+    tfjs-certify merge SHARD.json ... -o OUT.json [--baseline FILE]
     tfjs-certify plan MODEL_FILE OUT_DIR --max-error E [--inputs FILE] [--backend ...]
     tfjs-certify compare BASELINE NEW [--update-baseline]
 
@@ -76,15 +77,44 @@ def _inputs_arg(path: str) -> Path:
     return p
 
 
+MODEL_SUFFIXES = (".h5", ".keras", ".hdf5")
+
+
+def _models(args) -> list[Path]:
+    """The model files named, a directory standing for every .h5/.keras file under it (sorted)."""
+    out: list[Path] = []
+    for m in args:
+        p = Path(m)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in MODEL_SUFFIXES)
+            if not found:
+                raise UsageError(f"{m}: no .h5 or .keras model file in this directory")
+            out += found
+        else:
+            out.append(_existing_file(m, "model file"))
+    return out
+
+
 def cmd_certify(args) -> int:
-    models = [_existing_file(m, "model file") for m in args.models]
+    models = _models(args.models)
+    shard = None
+    if args.shard is not None:
+        from harness.pipeline.shard import Shard
+
+        try:
+            shard = Shard.parse(args.shard)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     inputs = None
     if args.inputs is not None:
         if not models:
             raise UsageError("--inputs applies to model files; the reference suite generates its own inputs")
         inputs = _inputs_arg(args.inputs)
-    if args.update_baseline and (models or args.select or args.backend):
-        raise UsageError("--update-baseline needs a full run of the reference suite (no files, -k or --backend)")
+    if args.update_baseline and (models or args.select or args.backend or shard):
+        raise UsageError(
+            "--update-baseline needs a full run of the reference suite (no files, -k, --backend or --shard; "
+            "for a split run, merge the shards, then tfjs-certify compare --update-baseline)"
+        )
     backends = _backends(args.backend)
     from harness.pipeline import reference, run
 
@@ -99,7 +129,23 @@ def cmd_certify(args) -> int:
         inputs=inputs,
         baseline=Path(args.baseline) if args.baseline else None,
         update_baseline=args.update_baseline,
+        shard=shard,
     )
+
+
+def cmd_merge(args) -> int:
+    from harness.results import merge
+    from harness.results.finish import conclude
+
+    reports = [_existing_file(p, "shard report") for p in args.reports]
+    out = Path(args.output)
+    if out.suffix != ".json":
+        raise UsageError(f"-o {args.output}: give the merged report's path, ending in .json")
+    command = ("tfjs-certify merge " + " ".join(sys.argv[2:])).strip()
+    data = merge.merge(reports, command=command)
+    print(f"merged {len(reports)} shards: {len(data['records'])} records")
+    status, _ = conclude(data, out.parent, stem=out.stem, baseline=Path(args.baseline) if args.baseline else None)
+    return status
 
 
 def cmd_plan(args) -> int:
@@ -140,6 +186,11 @@ def cmd_compare(args) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         render.write_atomic(path, gate.Baseline.from_report(new).dumps())
         print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
+        from harness.results.finish import write_costs
+
+        costs = write_costs(new, path.parent)
+        if costs is not None:
+            print(f"costs for --shard updated: {costs}")
         return EXIT_OK
     old = gate.Baseline.load(args.baseline)
     only_ids = [r.id for r in new["records"]] if new["run"]["partial"] else None
@@ -166,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfjs-certify",
         description="Convert Keras models to TF.js Layers and certify them in headless Chromium.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,plan,compare}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,merge,plan,compare}")
 
     c = sub.add_parser(
         "certify",
@@ -174,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Certify Keras model files (none: the reference suite) and write "
         "compat.json, compat.md and compat.html.",
     )
-    c.add_argument("models", nargs="*", metavar="MODEL_FILE", help=".h5 or .keras files (default: the reference suite)")
+    c.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL_FILE|DIR",
+        help=".h5 or .keras files, or directories of them (default: the reference suite)",
+    )
     c.add_argument(
         "--backend",
         action="append",
@@ -186,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="select",
         metavar="EXPR",
         help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)",
+    )
+    c.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="certify shard I of N only: the suite's variants (balanced by reports/costs.json) or the model "
+        "files (by size), split the same way on every machine; join the reports with tfjs-certify merge",
     )
     c.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     c.add_argument("-j", "--workers", type=_positive_int, default=1, metavar="N", help="parallel workers (default: 1)")
@@ -213,6 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--verbose", action="store_true", help="more output; tracebacks on errors")
     c.set_defaults(func=cmd_certify)
+
+    m = sub.add_parser(
+        "merge",
+        help="join the compat.json of every shard of a split run into one report (then gated like one run)",
+        description="Join the compat.json of the N shards of one run (certify --shard I/N, or pytest --shard I/N) "
+        "into one report: validated, its rollup recomputed. Refuses, naming the files, a missing or duplicate "
+        "shard, shards of different splits, or a record in two shards. Exit 1 when a record missed its "
+        "expectation or, with --baseline, on a regression.",
+    )
+    m.add_argument("reports", nargs="+", metavar="SHARD.json")
+    m.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.json",
+        help="the merged report (OUT.md and OUT.html are written beside it)",
+    )
+    m.add_argument("--baseline", metavar="FILE", help="gate the merged report against this baseline")
+    m.add_argument("--verbose", action="store_true", help="tracebacks on errors")
+    m.set_defaults(func=cmd_merge)
 
     q = sub.add_parser(
         "plan",

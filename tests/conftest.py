@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 BACKENDS = ("cpu", "wasm", "webgl")
 RECORDS = pytest.StashKey[list]()
-_run: dict = {"records": [], "envs": [], "selected": None, "config": None}
+SHARD = pytest.StashKey[dict]()
+_run: dict = {"records": [], "envs": [], "selected": None, "config": None, "shard": None}
 _started = time.time()
 
 
@@ -41,6 +42,19 @@ def pytest_addoption(parser):
         help="the baseline the run is compared with (default: reports/baseline.json)",
     )
     group.addoption("--reports", default=str(REPORTS), help="where compat.json/md/html (and artifacts/) go")
+    group.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run shard I of N of the certification tests (a case's backends stay together; balanced by "
+        "reports/costs.json) and, in shard 1 only, the other tests; join the shards' compat.json with "
+        "`tfjs-certify merge`",
+    )
+    group.addoption(
+        "--timings",
+        action="store_true",
+        help="also time 5 predictions per app record (the report's predict median; `tfjs-certify certify` always does)",
+    )
     group.addoption(
         "--update-baseline",
         action="store_true",
@@ -65,6 +79,24 @@ def selected_backends(config) -> list[str]:
     return names
 
 
+def _shard(config):
+    from harness.pipeline.shard import Shard
+
+    text = config.getoption("--shard")
+    if text is None:
+        return None
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def _variant(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("variant") if callspec else None
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m: a shard is a part of what they selected
 def pytest_collection_modifyitems(config, items):
     backends = set(selected_backends(config))
     keep, drop = [], []
@@ -72,6 +104,20 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec else None
         (drop if backend is not None and backend not in backends else keep).append(item)
+    shard = _shard(config)
+    if shard is not None:
+        from harness.pipeline import shard as sharding
+
+        variants = list({v.id: v for v in map(_variant, keep) if v is not None}.values())
+        mine = {v.id for v in sharding.select_variants(variants, shard)}
+        n_records = sum(1 if item.callspec.params["backend"] else len(backends) for item in keep if _variant(item))
+        config.stash[SHARD] = sharding.shard_info(shard, [v.id for v in variants], n_records)
+        kept = []
+        for item in keep:
+            v = _variant(item)
+            ours = v.id in mine if v is not None else shard.index == 1  # other tests: shard 1 runs them
+            (kept if ours else drop).append(item)
+        keep = kept
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -126,6 +172,8 @@ def pytest_runtest_makereport(item, call):
 
         report.tfjs_records = json.dumps([r.to_json() for r in item.stash[RECORDS]])
         report.tfjs_env = json.dumps(environment(_run.get("browser")))
+        if SHARD in item.config.stash:
+            report.tfjs_shard = json.dumps(item.config.stash[SHARD])
 
 
 def pytest_runtest_logreport(report):
@@ -134,6 +182,8 @@ def pytest_runtest_logreport(report):
         return
     _run["records"].extend(json.loads(report.tfjs_records))
     _run["envs"].append(json.loads(report.tfjs_env))
+    if hasattr(report, "tfjs_shard"):
+        _run["shard"] = json.loads(report.tfjs_shard)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -162,6 +212,7 @@ def pytest_sessionfinish(session, exitstatus):
         baseline=Path(config.getoption("--baseline")),
         update_baseline=config.getoption("--update-baseline"),
         write=(lambda line: tr.write_line(line)) if tr else print,
+        shard=_run["shard"] or config.stash.get(SHARD, None),
     )
     if status:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -187,6 +238,8 @@ def _selection(config):
             filters.append(f"-m {opt.markexpr}")
         if config.getoption("--backend"):
             filters.append(f"--backend {','.join(backends)}")
+        if config.getoption("--shard"):
+            filters.append(f"--shard {config.getoption('--shard')}")
         filters = filters or [f"a selection of tests ({' '.join(config.args)})"]
     cases = list({v.case.name: v.case for v, _ in expected}.values())
     return expected, filters, cases

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from harness.pipeline import certify, reference, user
+from harness.pipeline import shard as shard_mod
 from harness.pipeline.environment import environment, merge_environments
+from harness.pipeline.shard import Shard
 from harness.results.record import Record
 from harness.suite.case import Variant
 from harness.vocabulary import BACKENDS
@@ -139,7 +141,7 @@ def run_suite(variants, backends, workers, progress, artifacts: Path, console) -
     return collected, merge_environments(envs)
 
 
-def run_files(paths, backends, inputs, progress, artifacts: Path) -> tuple[list[Record], dict]:
+def run_files(paths, names, backends, inputs, progress, artifacts: Path) -> tuple[list[Record], dict]:
     from js_runner import BrowserSession
 
     records = []
@@ -148,7 +150,7 @@ def run_files(paths, backends, inputs, progress, artifacts: Path) -> tuple[list[
         tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp,
     ):
         task = progress.add_task("certifying", total=len(paths))
-        for path, name in zip(paths, user.case_names(paths)):
+        for path, name in zip(paths, names):
             progress.update(task, description=str(path)[:60])
             records += user.certify_file(session, path, name, backends, inputs, Path(tmp), artifacts)
             progress.advance(task)
@@ -169,9 +171,11 @@ def run(
     baseline=None,
     update_baseline=False,
     cases=None,
+    shard: Shard | None = None,
 ) -> int:
     """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
-    and nothing regressed. `cases` replaces the reference suite (tests)."""
+    and nothing regressed. `cases` replaces the reference suite (tests); `shard` certifies one shard of the
+    selection (harness.pipeline.shard)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -187,9 +191,14 @@ def run(
     artifacts = out_dir / "artifacts"
     columns = (TextColumn("{task.description:<60}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
+        info = None
         if models:
             paths = list(dict.fromkeys(Path(m) for m in models))
-            records, env = run_files(paths, backends, inputs, progress, artifacts)
+            names = dict(zip(paths, user.case_names(paths)))  # from every file, so a shard names them alike
+            mine = shard_mod.select_files(paths, shard)
+            if shard is not None:
+                info = shard_mod.shard_info(shard, names.values(), len(paths) * len(backends))
+            records, env = run_files(mine, [names[p] for p in mine], backends, inputs, progress, artifacts)
             expected, omitted, filters = None, [], [f"model files ({len(paths)})"]
             baseline = None  # the baseline is the reference suite's
         else:
@@ -198,6 +207,9 @@ def run(
             variants = select_variants(cases, select)
             if not variants:
                 raise SystemExit(f"tfjs-certify: no case matches -k {select!r}")
+            if shard is not None:
+                info = shard_mod.shard_info(shard, [v.id for v in variants], len(variants) * len(backends))
+                variants = shard_mod.select_variants(variants, shard)
             records, env = run_suite(variants, backends, workers, progress, artifacts, console)
             chosen = list({v.case.name: v.case for v in variants}.values())
             expected = [(v, b) for v in variants for b in backends]
@@ -205,6 +217,8 @@ def run(
             filters = ([f"-k {select}"] if select else []) + (
                 [f"--backend {','.join(backends)}"] if set(backends) != set(BACKENDS) else []
             )
+        if shard is not None:
+            filters.append(f"--shard {shard}")
     command = ("tfjs-certify certify " + " ".join(sys.argv[2:])).strip()
     status, data = finish(
         records,
@@ -218,6 +232,7 @@ def run(
         baseline=baseline,
         update_baseline=update_baseline,
         write=print,
+        shard=info,
     )
     if data is not None:
         console.print(summary_table(data))

@@ -49,10 +49,21 @@ def omissions(cases) -> list[dict]:
 
 
 def build_report(
-    records: list[Record], env: dict, *, duration_s: float, command: str, filters=(), expected=None, omitted=()
+    records: list[Record],
+    env: dict,
+    *,
+    duration_s: float,
+    command: str,
+    filters=(),
+    expected=None,
+    omitted=(),
+    shard=None,
+    merged_from=None,
 ) -> dict:
     """A report from a run's records. `expected`: the (variant, backend) pairs the run selected (each one
-    without a record becomes a `missing` record); `filters`: what narrowed the selection (none: a full run)."""
+    without a record becomes a `missing` record); `filters`: what narrowed the selection (none: a full run);
+    `shard`: which shard of a split run this is (harness.pipeline.shard.shard_info); `merged_from`: the shard
+    reports a merged report joins."""
     if expected is not None:
         records = with_missing(records, expected)
     backends = [b for b in BACKENDS if any(r.backend == b for r in records)] or list(BACKENDS)
@@ -67,6 +78,8 @@ def build_report(
             "partial": bool(filters),
             "filters": list(filters),
             "selected": len(records),
+            "shard": dict(shard) if shard is not None else None,
+            **({"merged_from": list(merged_from)} if merged_from else {}),
         },
         "environment": env,
         "tolerances": tolerance.policy_json(precision),

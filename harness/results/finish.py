@@ -8,6 +8,7 @@ reports could not be written, the baseline is unusable or a regression was found
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +30,47 @@ def finish(
     baseline: Path | None = None,
     update_baseline: bool = False,
     write: Callable[[str], None] = print,
+    shard: dict | None = None,
 ) -> tuple[int, dict | None]:
     """(exit status, report). `write` prints one line."""
     data = compat.build_report(
-        records, env, duration_s=duration_s, command=command, filters=filters, expected=expected, omitted=omitted
+        records,
+        env,
+        duration_s=duration_s,
+        command=command,
+        filters=filters,
+        expected=expected,
+        omitted=omitted,
+        shard=shard,
     )
+    return conclude(data, out_dir, baseline=baseline, update_baseline=update_baseline, write=write)
+
+
+def write_costs(data: dict, directory: Path) -> Path | None:
+    """costs.json (what --shard balances by) beside the baseline, from the same full run; None when the run
+    measured nothing (a report from before records were timed)."""
+    from harness.pipeline import shard
+
+    costs = shard.costs_from_report(data)
+    if not costs["variants"]:
+        return None
+    path = Path(directory) / shard.COSTS.name
+    render.write_atomic(path, json.dumps(costs, indent=0, sort_keys=True) + "\n")
+    return path
+
+
+def conclude(
+    data: dict,
+    out_dir,
+    *,
+    stem: str = "compat",
+    baseline: Path | None = None,
+    update_baseline: bool = False,
+    write: Callable[[str], None] = print,
+) -> tuple[int, dict | None]:
+    """Write a built report's files, print its summary, then gate it (or rewrite the baseline from it)."""
     try:
-        paths = render.write_reports(data, out_dir)
+        paths = render.write_reports(data, out_dir, stem)
     except Exception as e:  # a report that does not validate is a failure of the run
         write(f"tfjs-certify: could not write the reports: {e}")
         return 1, None
@@ -58,6 +93,9 @@ def finish(
         baseline.parent.mkdir(parents=True, exist_ok=True)
         render.write_atomic(baseline, gate.Baseline.from_report(data).dumps())
         write(f"tfjs-certify: baseline updated: {baseline} ({summary['records']} records)")
+        costs = write_costs(data, baseline.parent)
+        if costs is not None:
+            write(f"tfjs-certify: costs for --shard updated: {costs}")
         return status, data
     if not baseline.exists():
         write(f"tfjs-certify: no baseline at {baseline}; nothing to compare")

@@ -441,8 +441,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_reports(data, out_dir) -> dict[str, Path]:
-    """Validate `data`, then write compat.json, compat.md and compat.html into `out_dir`.
+def write_reports(data, out_dir, stem: str = "compat") -> dict[str, Path]:
+    """Validate `data`, then write compat.json, compat.md and compat.html (`stem`.*) into `out_dir`.
 
     Every view is rendered before anything is written, and each file is replaced atomically, so a
     failure leaves the previous reports intact.
@@ -453,7 +453,7 @@ def write_reports(data, out_dir) -> dict[str, Path]:
     texts = {"json": compat.dumps(data), "md": render_markdown(data), "html": render_html(data)}
     paths = {}
     for ext, text in texts.items():
-        paths[ext] = out / f"compat.{ext}"
+        paths[ext] = out / f"{stem}.{ext}"
         write_atomic(paths[ext], text)
     return paths
 
