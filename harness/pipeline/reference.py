@@ -121,7 +121,7 @@ def builder_source(build) -> str:
     """What a builder computes, as text: its data (a Chain's layers, an App's class), its code, the
     closure it was made with, and the builder helpers it calls (`nontrivial_weights`, `Spec.make`...)."""
     parts = [repr(build) if dataclasses.is_dataclass(build) else ""]
-    target = type(build) if dataclasses.is_dataclass(build) else build
+    target: object = type(build) if dataclasses.is_dataclass(build) else build
     parts.append(_code_of(target))
     if inspect.isfunction(build) and build.__closure__:
         parts.append(repr([c.cell_contents for c in build.__closure__]))
