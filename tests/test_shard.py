@@ -1,8 +1,8 @@
 """Sharding (harness/pipeline/shard.py) and merging shard reports (harness/results/merge.py).
 
 The split and the merge's refusals are checked on small reports built from suite variants; the last test
-splits a real selection three ways in real Chromium, with `tfjs-certify certify --shard I/3` and with
-`pytest --shard I/3`, merges each, and compares with one unsplit run: the same records, the same verdicts.
+splits a real selection three ways in real Chromium with `tfjs-certify certify --shard I/3` and merges it,
+and swaps in the same shard made by `pytest --shard 2/3`: both give one unsplit run's records and verdicts.
 """
 
 from __future__ import annotations
@@ -165,6 +165,8 @@ def _ids(path: Path) -> dict[str, tuple[str, bool]]:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_three_shards_merged_give_the_records_of_one_run(tmp_path):
+    """Three `certify --shard` runs merge into the single run's records; a `pytest --shard` run makes the
+    same shard as `certify` does, so it merges in its place."""
     select = "Identity or Subtract or ZeroPadding3D or Dense[use_bias"  # passes, lowerings and rejects
     env = {**os.environ, "TFJS_CERTIFY_CACHE": os.environ.get("TFJS_CERTIFY_CACHE", str(ROOT / ".cache"))}
     certify = [sys.executable, "-m", "harness", "certify", "-k", select]
@@ -175,39 +177,34 @@ def test_three_shards_merged_give_the_records_of_one_run(tmp_path):
             [*certify, "--shard", f"{i}/3", "--out", str(tmp_path / f"c{i}")], env=env, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "tests/test_certify.py",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-k",
-                select,
-                "--shard",
-                f"{i}/3",
-                "--reports",
-                str(tmp_path / f"p{i}"),
-                "--baseline",
-                str(tmp_path / "none.json"),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stdout[-2000:]
+    pytest_args = ["tests/test_certify.py", "-q", "-p", "no:cacheprovider", "-k", select, "--shard", "2/3"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *pytest_args,
+            "--reports",
+            str(tmp_path / "p2"),
+            "--baseline",
+            str(tmp_path / "none.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
     one = _ids(tmp_path / "one" / "compat.json")
     shard_sizes = [len(_ids(tmp_path / f"c{i}" / "compat.json")) for i in (1, 2, 3)]
     assert all(shard_sizes) and sum(shard_sizes) == len(one)
-    for prefix in ("c", "p"):
-        paths = [str(tmp_path / f"{prefix}{i}" / "compat.json") for i in (1, 2, 3)]
-        out = tmp_path / f"{prefix}-merged.json"
+    assert _ids(tmp_path / "p2" / "compat.json") == _ids(tmp_path / "c2" / "compat.json")
+    for name, shards in {"certify": ("c1", "c2", "c3"), "pytest in 2": ("c1", "p2", "c3")}.items():
+        out = tmp_path / f"{name}-merged.json"
+        paths = [str(tmp_path / s / "compat.json") for s in shards]
         done = subprocess.run(
             [sys.executable, "-m", "harness", "merge", *paths, "-o", str(out)], capture_output=True, text=True
         )
-        assert done.returncode == 0, done.stderr
-        assert _ids(out) == one
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+        assert _ids(out) == one, name
         assert json.loads(out.read_text())["run"]["filters"] == [f"-k {select}"]

@@ -112,7 +112,8 @@ class Case:
     `build(k)` gets the Keras module of the flavour (`keras` or `tf_keras`) and returns a built model;
     builders must be deterministic: the harness seeds Keras before calling them. `inputs` None means
     float inputs shaped like the model's inputs. Every flavour left out of `flavours` is listed in
-    `omitted` with its reason. `formats` narrows the flavour's formats (a user's file has one).
+    `omitted` with its reason. `formats` narrows each flavour's formats to those it names (a user's file
+    has one).
     `quantized` lists the quantized forms it is also certified in (from its first variant), with
     `quantized_expect` overriding the expectation of some (a known failure, with its reason).
     """
@@ -154,7 +155,7 @@ class Case:
                 f"{self.name}: flavours left out ({', '.join(sorted(left_out)) or 'none'}) "
                 f"must each be listed in `omitted` with a reason"
             )
-        if self.formats is not None and not all(f in FORMATS[fl] for fl in self.flavours for f in self.formats):
+        if self.formats is not None and not all(any(f in FORMATS[fl] for fl in self.flavours) for f in self.formats):
             raise ValueError(f"{self.name}: formats {self.formats} are not formats of {self.flavours}")
         if not set(self.quantized) <= set(QUANTIZATIONS) or (self.tier in ("reject", "user") and self.quantized):
             raise ValueError(f"{self.name}: quantized forms are among {QUANTIZATIONS}, for cases that convert")
