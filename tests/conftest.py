@@ -120,7 +120,9 @@ def pytest_collection_modifyitems(config, items):
         keep = kept
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # Longest first (runs nested in a subprocess, then apps): pytest-xdist then fits the many short tests
+    # around them, instead of leaving one worker alone with a 40-second test at the end.
+    items[:] = sorted(keep, key=lambda it: (not it.get_closest_marker("slow"), bool(it.get_closest_marker("certify"))))
 
 
 def pytest_collection_finish(session):

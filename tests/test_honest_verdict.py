@@ -262,6 +262,7 @@ def _save(k, path: Path, inputs: int = 1):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_user_models_one_bad_file_and_unfitting_inputs_do_not_stop_the_run(tmp_path):
     import keras
 
