@@ -6,8 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NODE_STAMP := js_runner/node_modules/.installed
 PY_STAMP   := $(VENV)/.installed
-# pytest in one worker per core (pytest-xdist); `make test ARGS="-n 0"` runs in one process.
-PYTEST_ARGS ?= -n auto
+# pytest in one worker per core (pytest-xdist; an idle worker steals queued tests from a busy one, so a run of
+# long app tests does not leave the other worker idle at the end); `make test ARGS="-n 0"` runs in one process.
+PYTEST_ARGS ?= -n auto --dist worksteal
 
 .PHONY: setup certify test unit lint clean-cache bench
 
