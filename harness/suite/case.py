@@ -155,8 +155,10 @@ class Case:
                 f"{self.name}: flavours left out ({', '.join(sorted(left_out)) or 'none'}) "
                 f"must each be listed in `omitted` with a reason"
             )
-        if self.formats is not None and not all(any(f in FORMATS[fl] for fl in self.flavours) for f in self.formats):
-            raise ValueError(f"{self.name}: formats {self.formats} are not formats of {self.flavours}")
+        if self.formats is not None and not any(f in FORMATS[fl] for fl in self.flavours for f in self.formats):
+            raise ValueError(f"{self.name}: formats {self.formats} leave no format of {self.flavours}")
+        if self.formats is not None and not set(self.formats) <= {f for fs in FORMATS.values() for f in fs}:
+            raise ValueError(f"{self.name}: unknown formats among {self.formats}")
         if not set(self.quantized) <= set(QUANTIZATIONS) or (self.tier in ("reject", "user") and self.quantized):
             raise ValueError(f"{self.name}: quantized forms are among {QUANTIZATIONS}, for cases that convert")
         if self.tier == "lowered" and not self.lowered:

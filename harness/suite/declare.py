@@ -113,6 +113,13 @@ def only(flavour: str, reason: str) -> dict:
     return {"flavours": (flavour,), "omitted": tuple(Omission(f, reason) for f in FLAVOURS if f != flavour)}
 
 
+# The formats single-layer, lowered and app cases are certified in: not `api`. save_keras_model saves a Keras 3
+# model as `.keras` and converts that file, so its artifact is the `keras` variant's (the same model.json up to
+# auto-generated names, the same weights): certifying it again costs ~1 min of every make test and checks
+# nothing new. The in-memory path stays certified by every graph and train case, and refused by every reject.
+ONE_FILE_PER_FORMAT = ("h5", "keras")
+
+
 def layer(
     cls: str,
     options: dict | None = None,
@@ -152,6 +159,7 @@ def layer(
         tolerance=tolerance,
         quantized=quantized,
         lowered=tuple(lowered),
+        formats=None if tier == "reject" else ONE_FILE_PER_FORMAT,
     )
 
 
@@ -232,10 +240,7 @@ def app(cls: str, layer_classes: str, input_shape=(32, 32, 3), tolerance=DEEP, l
         options={"input_shape": input_shape, "classes": 10},
         tolerance=tolerance,
         slow=True,
-        # Not `api`: save_keras_model saves a Keras 3 model as `.keras` and converts that file, so for an app
-        # it would certify the `keras` variant's conversion twice (~1 min of every make test); the in-memory
-        # path stays certified by every layer, graph, lowered and train case.
-        formats=("h5", "keras"),
+        formats=ONE_FILE_PER_FORMAT,
     )
 
 
