@@ -1,8 +1,9 @@
 """Sharding (harness/pipeline/shard.py) and merging shard reports (harness/results/merge.py).
 
-The split and the merge's refusals are checked on small reports built from suite variants; the last test
-splits a real selection three ways in real Chromium with `tfjs-certify certify --shard I/3` and merges it,
-and swaps in the same shard made by `pytest --shard 2/3`: both give one unsplit run's records and verdicts.
+The split and the merge's refusals are checked on small reports built from suite variants. In real
+Chromium, a suite selection is split three ways with `tfjs-certify certify --shard I/3` and merged, with the
+same shard made by `pytest --shard 2/3` swapped in too, and a directory of user models is split in two: every
+merge gives the unsplit run's records and verdicts.
 """
 
 from __future__ import annotations
@@ -208,3 +209,54 @@ def test_three_shards_merged_give_the_records_of_one_run(tmp_path):
         assert done.returncode == 0, f"{name}: {done.stderr}"
         assert _ids(out) == one, name
         assert json.loads(out.read_text())["run"]["filters"] == [f"-k {select}"]
+
+
+def _save(keras, path: Path, units: int) -> None:
+    x = keras.Input((3,), name="in0")
+    keras.Model(x, keras.layers.Dense(units, name="dense")(x)).save(path)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_directory_of_user_models_splits_and_merges_like_one_run(tmp_path):
+    """`certify DIR --shard I/2` splits the files under DIR by size; merged, the shards are the single run,
+    a file that fails to convert included (it is a record like any other)."""
+    import keras
+
+    zoo = tmp_path / "zoo"
+    (zoo / "vision").mkdir(parents=True)
+    for units, path in enumerate(
+        [zoo / "a.keras", zoo / "vision" / "b.keras", zoo / "vision" / "c.h5", zoo / "d.keras"]
+    ):
+        _save(keras, path, units=2 + 40 * units)
+    (zoo / "broken.h5").write_bytes(b"not a model at all")
+    certify = [sys.executable, "-m", "harness", "certify", str(zoo), "--backend", "cpu"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([*args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
+        return done
+
+    single = run(*certify, "--out", str(tmp_path / "one"))
+    assert single.returncode == 1  # broken.h5 is not ok
+    one = _ids(tmp_path / "one" / "compat.json")
+    assert set(one) == {
+        "a.keras-keras3-keras-cpu",
+        "vision/b.keras-keras3-keras-cpu",
+        "vision/c.h5-keras3-h5-cpu",
+        "d.keras-keras3-keras-cpu",
+        "broken.h5-unknown-h5-cpu",
+    }
+    assert one["broken.h5-unknown-h5-cpu"] == ("converter_error", False)
+    assert all(ok for rid, (_, ok) in one.items() if rid != "broken.h5-unknown-h5-cpu")
+    parts = []
+    for i in (1, 2):
+        run(*certify, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}"))
+        parts.append(_ids(tmp_path / f"s{i}" / "compat.json"))
+    assert all(parts) and not set(parts[0]) & set(parts[1])
+    merged = run(
+        sys.executable, "-m", "harness", "merge", *(str(tmp_path / f"s{i}" / "compat.json") for i in (1, 2)),
+        "-o", str(tmp_path / "merged.json"),
+    )  # fmt: skip
+    assert merged.returncode == single.returncode
+    assert _ids(tmp_path / "merged.json") == one
