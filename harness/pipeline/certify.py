@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -245,9 +244,9 @@ def _encoding(converted: Converted, q) -> dict[str, quantize.Encoded]:
     weights = quantize.float32_weights(converted.source)
     dtypes = dict(q.plan or {}) if q.dtype == "plan" else {n: q.dtype for n in weights}
     encoded = quantize.encoding_errors(weights, dtypes)
-    tmp = kept.with_name(f".encoding.{os.getpid()}.tmp")  # workers may race: each writes its own, then renames
-    tmp.write_text(json.dumps({n: [e.steps, e.min_bound] for n, e in encoded.items()}))
-    tmp.replace(kept)
+    from harness.results.render import write_atomic  # workers may race: each writes its own file, then renames
+
+    write_atomic(kept, json.dumps({n: [e.steps, e.min_bound] for n, e in encoded.items()}))
     return encoded
 
 

@@ -90,28 +90,23 @@ def convert_variant(
     # A suite case: its model file is fixed by its cache key, so the conversion is a function of that file,
     # the options and the converter's source; it is done once and kept beside the Keras side, for every
     # backend, worker and run (reference.converter_hash changes whenever the converter does).
+    from harness.results.render import write_atomic
+
     out = directory / f"tfjs-{fmt}-{quantization or 'float32'}-{_conversion_key(options)}"
     reference.populate_once(
         out,
         lambda: (out / "converted.json").exists(),
-        lambda: _write_json(out / "converted.json", _convert(source, out / "tfjs", options)),
+        lambda: write_atomic(out / "converted.json", json.dumps(_convert(source, out / "tfjs", options))),
     )
     return _finish(json.loads((out / "converted.json").read_text()), out / "tfjs", source, quantization, plan)
 
 
 def _conversion_key(options: dict) -> str:
     import hashlib
-    import importlib.metadata
 
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
-    h.update(f"{reference.converter_hash()} h5py={importlib.metadata.version('h5py')}".encode())
+    h.update(f"{reference.converter_hash()} h5py={reference._version('h5py')}".encode())
     return h.hexdigest()[:16]
-
-
-def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value))
-    tmp.replace(path)
 
 
 def _convert(source: Path, out: Path, options: dict) -> dict:

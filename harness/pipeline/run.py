@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from harness.pipeline import certify, reference, user
-from harness.pipeline import shard as shard_mod
+from harness.pipeline import shard as sharding
 from harness.pipeline.environment import environment, merge_environments
-from harness.pipeline.shard import Shard
 from harness.results.record import Record
 from harness.suite.case import Variant
 from harness.vocabulary import BACKENDS
@@ -171,7 +170,7 @@ def run(
     baseline=None,
     update_baseline=False,
     cases=None,
-    shard: Shard | None = None,
+    shard: sharding.Shard | None = None,
 ) -> int:
     """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
     and nothing regressed. `cases` replaces the reference suite (tests); `shard` certifies one shard of the
@@ -195,9 +194,9 @@ def run(
         if models:
             paths = list(dict.fromkeys(Path(m) for m in models))
             names = dict(zip(paths, user.case_names(paths)))  # from every file, so a shard names them alike
-            mine = shard_mod.select_files(paths, shard)
+            mine = sharding.select_files(paths, shard)
             if shard is not None:
-                info = shard_mod.shard_info(shard, names.values(), len(paths) * len(backends))
+                info = sharding.shard_info(shard, names.values(), len(paths) * len(backends))
             records, env = run_files(mine, [names[p] for p in mine], backends, inputs, progress, artifacts)
             expected, omitted, filters = None, [], [f"model files ({len(paths)})"]
             baseline = None  # the baseline is the reference suite's
@@ -208,8 +207,8 @@ def run(
             if not variants:
                 raise SystemExit(f"tfjs-certify: no case matches -k {select!r}")
             if shard is not None:
-                info = shard_mod.shard_info(shard, [v.id for v in variants], len(variants) * len(backends))
-                variants = shard_mod.select_variants(variants, shard)
+                info = sharding.shard_info(shard, [v.id for v in variants], len(variants) * len(backends))
+                variants = sharding.select_variants(variants, shard)
             records, env = run_suite(variants, backends, workers, progress, artifacts, console)
             chosen = list({v.case.name: v.case for v in variants}.values())
             expected = [(v, b) for v in variants for b in backends]
