@@ -1,4 +1,4 @@
-"""converter/lowering.py: which rules apply, the weights they rewrite, what they refuse, and what they do to
+"""converter/lowering/: which rules apply, the weights they rewrite, what they refuse, and what they do to
 training. Whether TF.js then computes what Keras does is the `lowered` tier's job (tests/test_certify.py);
 here the weight transforms are checked in Keras itself: the rewritten layer, given the rewritten weights,
 must compute what the user's layer computes."""
@@ -19,8 +19,8 @@ tf_keras = pytest.importorskip("tf_keras")
 import keras_models as km  # noqa: E402
 
 import converter  # noqa: E402
-from converter import lowering  # noqa: E402
 from converter.errors import UnsupportedModelError  # noqa: E402
+from converter.lowering.convolution import block_diagonal, dilate  # noqa: E402
 from converter.lowering_table import LOWERINGS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def test_dilated_kernel_computes_the_dilated_convolution():
     plain = keras.layers.DepthwiseConv2D(5)
     plain.build(x.shape)
     kernel, bias = dilated.get_weights()
-    plain.set_weights([lowering._dilate(kernel, (2, 2)), bias])
+    plain.set_weights([dilate(kernel, (2, 2)), bias])
     np.testing.assert_allclose(np.asarray(plain(x)), want, atol=1e-5)
 
 
@@ -66,7 +66,7 @@ def test_block_diagonal_kernel_computes_the_grouped_convolution():
     plain = keras.layers.Conv2D(4, 3)
     plain.build(x.shape)
     kernel, bias = grouped.get_weights()
-    wide = lowering._block_diagonal(kernel, 2)
+    wide = block_diagonal(kernel, 2)
     assert wide.shape == (3, 3, 6, 4)
     plain.set_weights([wide, bias])
     np.testing.assert_allclose(np.asarray(plain(x)), want, atol=1e-5)
@@ -81,7 +81,7 @@ def test_a_lowered_model_converts_with_its_weights_transformed(tmp_path):
     assert [a.rule for a in result.lowerings] == ["grouped_conv"]
     weights = km.read_artifact(out)
     kernel = model.get_layer("grouped").get_weights()[0]
-    np.testing.assert_array_equal(weights["grouped/kernel"], lowering._block_diagonal(kernel, 3))
+    np.testing.assert_array_equal(weights["grouped/kernel"], block_diagonal(kernel, 3))
     layer = json.loads((out / "model.json").read_text())["modelTopology"]["model_config"]["config"]["layers"][1]
     assert (layer["class_name"], layer["config"].get("groups", 1)) == ("Conv2D", 1)
 
