@@ -314,7 +314,7 @@ def test_a_wrong_hyper_parameter_fails(browser, adam_case):
 
     variant, prepared, converted = adam_case
     tol = tolerance.for_training("cpu", "Adam")
-    assert training.run(browser, variant, "cpu", converted, prepared, tol)["outcome"] == "pass"
+    assert training.run(browser, variant, "cpu", converted, prepared, tol).outcome == "pass"
     path = converted.artifact / "model.json"
     original = path.read_text()
     for key, wrong in (("beta_1", 0.9), ("beta_2", 0.995), ("learning_rate", 0.031)):
@@ -325,7 +325,7 @@ def test_a_wrong_hyper_parameter_fails(browser, adam_case):
             result = training.run(browser, variant, "cpu", converted, prepared, tol)
         finally:
             path.write_text(original)
-        assert result["outcome"] == "mismatch", (key, result["message"])
+        assert result.outcome == "mismatch", (key, result.message)
 
 
 def _readme_example() -> str:
