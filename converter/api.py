@@ -16,7 +16,14 @@ from converter.reader import read_array, read_model_file
 from converter.support import Issue
 from converter.training import Training
 from converter.weights import model_weights
-from converter.writer import DEFAULT_SHARD_SIZE, PLAN_DTYPES, staged_directory, write_model_json, write_weights
+from converter.writer import (
+    DEFAULT_SHARD_SIZE,
+    PLAN_DTYPES,
+    quantization_for,
+    staged_directory,
+    write_model_json,
+    write_weights,
+)
 
 VERSION = "0.1.0"
 CONVERTED_BY = f"tfjs-certify converter v{VERSION}"
@@ -88,13 +95,17 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
         failure: Exception | None = None
     except (KeyError, TypeError, ConversionError) as e:
         weights, failure = [], e
-    low = lowering.Context(model_file.keras_major, {w.name: w.shape for w in weights})
+    stored = {w.name: w for w in weights}
+    low = lowering.Context(
+        model_file.keras_major, {w.name: w.shape for w in weights}, read=lambda name: read_array(stored[name].dataset)
+    )
     tfjs_config, issues = topology.translate_model(model_file.model_config, keras=model_file.keras_major, low=low)
     if failure is not None and not issues:
         # an unsupported layer's weights cannot be named either: only then is the failure the news
         if isinstance(failure, ConversionError):
             raise failure
         raise ConversionError(model_file.path, f"model config and weights do not match: {failure}") from failure
+    written = lowering.written(weights, low)
     train = training.analyse(model_file, tfjs_config, weights)
     if train.carried and not low.training_exact:
         train = training.refused(model_file, "lowered_for_inference", _inexact_for_training(low))
@@ -104,11 +115,11 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
         model_file.keras_version,
         tfjs_config,
         issues,
-        _inventory(cleaned, weights),
+        _inventory(cleaned, written),
         train,
         list(low.applied),
     )
-    return analysis, weights, low
+    return analysis, written, low
 
 
 def _inexact_for_training(low: lowering.Context) -> str:
@@ -167,11 +178,15 @@ def convert(
         train = analysis.training
         if require_training and not train.carried:
             raise UnsupportedModelError(path, train.issues or [_not_compiled(path)])
-        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights})
+        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights} - low.replaced)
         if unknown:
             raise ConversionError(
                 path, f"the quantization plan names weights the model lacks: {', '.join(unknown[:5])}"
             )
+        try:
+            quantize_plan = _plan_for_derived(weights, quantize or {}, quantize_plan)
+        except ValueError as e:
+            raise ConversionError(path, f"weight {e}") from e
         if split_weights_by_layer:
             groups: dict[str, list] = {}
             for w in weights:
@@ -203,10 +218,7 @@ def convert(
             try:
                 manifest, shard_files = write_weights(
                     stage,
-                    [
-                        [w if isinstance(w, tuple) else (w.name, _loader(w, low.transforms.get(w.name))) for w in g]
-                        for g in weight_groups
-                    ],
+                    [[w if isinstance(w, tuple) else (w.name, w.load) for w in g] for g in weight_groups],
                     shard_size=shard_size,
                     quantize_map=quantize or {},
                     plan=quantize_plan,
@@ -233,11 +245,29 @@ def convert(
     )
 
 
-def _loader(weight, transform):
-    """Reads a weight when it is written, through the lowering's transform if it has one."""
-    if transform is None:
-        return lambda: read_array(weight.dataset)
-    return lambda: np.ascontiguousarray(transform(read_array(weight.dataset)))
+def _plan_for_derived(weights: list, quantize: dict, plan: dict[str, str] | None) -> dict[str, str] | None:
+    """The quantization plan extended to the weights a lowering derived: a derived weight nothing names is
+    quantized as the stored weights it comes from are (a plan entry or a pattern naming `mha/query/kernel`
+    covers `mha__q0/kernel`...); a constant a lowering adds (a mask's positions) stays float32."""
+    extra: dict[str, str] = {}
+    for w in weights:
+        if w.sources == (w.name,) or (plan is not None and w.name in plan):
+            continue
+        if not w.sources:
+            extra[w.name] = "float32"
+        elif quantization_for(w.name, quantize) is None:
+            dtypes = {quantization_for(s, quantize, plan) or "float32" for s in w.sources}
+            if len(dtypes) == 1:
+                extra[w.name] = dtypes.pop()
+    return {**(plan or {}), **extra} if extra else plan
+
+
+def tfjs_weights(path) -> dict[str, np.ndarray]:
+    """Every weight of the model at `path` as the converter writes it in float32, by the name TF.js loads it
+    under (lowered weights transformed, derived ones computed): what a quantized conversion encodes."""
+    with read_model_file(path) as model_file:
+        _, weights, _ = _analyse(model_file)
+        return {w.name: w.load() for w in weights}
 
 
 def _group_bytes(group) -> int:

@@ -18,13 +18,16 @@ from converter.lowering.engine import (
     RULES,
     Applied,
     Context,
+    Derived,
     Refuse,
+    Written,
     f32,
     lower_functional,
     lower_sequential,
     metadata,
     out_rank,
     rule,
+    written,
 )
 from converter.lowering_table import LOWERINGS
 
@@ -33,11 +36,14 @@ __all__ = [
     "RULES",
     "Applied",
     "Context",
+    "Derived",
     "Refuse",
+    "Written",
     "f32",
     "lower_functional",
     "lower_sequential",
     "metadata",
     "out_rank",
     "rule",
+    "written",
 ]

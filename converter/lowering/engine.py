@@ -7,7 +7,11 @@ tried in registration order, then the rules for any layer that carries an `activ
 `activation=True`); the first that returns a replacement wins. A rule is a function of a `Site`, returning
 `(chain, detail)` or None, or raising `Refuse`; its name is an entry of `lowering_table.LOWERINGS`.
 Weights that change shape (a kernel gaining an axis, a dilated or block-diagonal kernel) get a transform in
-`Context.transforms`, applied as they are written.
+`Context.transforms`, applied as they are written. A rule that needs weights under new names (one stored
+kernel split per attention head, say) derives them (`Context.derive`): each is computed, when written, from
+stored weights (or is a constant), and the stored weights it replaces (`Context.replace`) are not written;
+`written` is the list of weights TF.js then loads. A scalar weight a rule folds into a layer's config is
+read with `Context.fold`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from converter.lowering_table import LOWERINGS
+from converter.reader import read_array
 from converter.support import Issue
 
 # One layer of a replacement chain: (class, config, role); role None takes the user's layer name.
@@ -73,10 +78,102 @@ class Context:
     transforms: dict[str, Callable[[np.ndarray], np.ndarray]] = dataclasses.field(default_factory=dict)
     outputs: dict[str, str] = dataclasses.field(default_factory=dict)  # user's layer -> TF.js layer
     issues: list[Issue] = dataclasses.field(default_factory=list)
+    derived: dict[str, Derived] = dataclasses.field(default_factory=dict)  # TF.js name -> how it is computed
+    replaced: set[str] = dataclasses.field(default_factory=set)  # stored weights not written as they are
+    read: Callable[[str], np.ndarray] | None = None  # a stored weight's value, by TF.js name
 
     @property
     def training_exact(self) -> bool:
         return all(LOWERINGS[a.rule].training_exact for a in self.applied)
+
+    def derive(self, name: str, layer: str, shape, compute: Callable[..., np.ndarray], *sources: str):
+        """Write a weight `name` (of the user's layer `layer`, shaped `shape`) computed as
+        `compute(*values of sources)`; with no sources, `compute()` is a constant (never quantized)."""
+        self.derived[name] = Derived(tuple(sources), compute, tuple(int(d) for d in shape), layer)
+
+    def replace(self, *names: str):
+        """The stored weights `names` are not written (derived weights stand for them)."""
+        self.replaced.update(names)
+
+    def fold(self, name: str) -> np.ndarray:
+        """The value of the stored weight `name`, which a rule writes into a layer's config instead."""
+        if name not in self.weight_shapes or self.read is None:
+            raise Refuse(f"the weight {name} needed to lower it is missing")
+        self.replace(name)
+        return np.asarray(self.read(name))
+
+
+@dataclasses.dataclass(frozen=True)
+class Derived:
+    """A weight TF.js loads that the file does not hold under its name: `compute` of the stored weights
+    `sources` (TF.js names), evaluated when it is written. `layer` is the user's layer it belongs to."""
+
+    sources: tuple[str, ...]
+    compute: Callable[..., np.ndarray]
+    shape: tuple[int, ...]
+    layer: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """One weight as TF.js loads it: its name, shape, the top-level layer it belongs to, how to read it, and
+    the stored weights it comes from (itself for a stored weight; none for a constant)."""
+
+    name: str
+    shape: tuple[int, ...]
+    layer: str
+    load: Callable[[], np.ndarray]
+    sources: tuple[str, ...]
+
+
+def written(weights: list, ctx: Context) -> list[Written]:
+    """The weights TF.js loads, in manifest order: the stored weights not replaced, in file order (through
+    their transform), and the derived weights of each user's layer where its first replaced weight was
+    (a layer whose derived weights replace nothing: at the end)."""
+    stored = {w.name: w for w in weights}
+    missing = sorted({s for d in ctx.derived.values() for s in d.sources} - set(stored))
+    if missing:
+        raise KeyError(f"derived weights read weights the file lacks: {', '.join(missing)}")
+    by_layer: dict[str, list[str]] = {}
+    for name, d in ctx.derived.items():
+        by_layer.setdefault(d.layer, []).append(name)
+    owner = {s: d.layer for d in ctx.derived.values() for s in d.sources}
+    out: list[Written] = []
+    placed: set[str] = set()
+    for w in weights:
+        if w.name not in ctx.replaced:
+            load = _reader(w.dataset, ctx.transforms.get(w.name))
+            out.append(Written(w.name, _shape(w, ctx), w.layer, load, (w.name,)))
+            continue
+        layer = owner.get(w.name)
+        if layer is not None and layer not in placed:
+            placed.add(layer)
+            out += [_derived(n, ctx.derived[n], stored, w.layer) for n in by_layer[layer]]
+    for layer, names in by_layer.items():
+        if layer not in placed:
+            out += [_derived(n, ctx.derived[n], stored, layer) for n in names]
+    return out
+
+
+def _reader(dataset, transform) -> Callable[[], np.ndarray]:
+    if transform is None:
+        return lambda: read_array(dataset)
+    return lambda: np.ascontiguousarray(transform(read_array(dataset)))
+
+
+def _shape(w, ctx: Context) -> tuple[int, ...]:
+    transform = ctx.transforms.get(w.name)
+    return tuple(w.shape) if transform is None else tuple(transform(np.zeros(w.shape, np.float32)).shape)
+
+
+def _derived(name: str, d: Derived, stored: dict, layer: str) -> Written:
+    def load():
+        value = np.ascontiguousarray(d.compute(*(read_array(stored[s].dataset) for s in d.sources)))
+        if value.shape != d.shape:
+            raise ValueError(f"derived weight {name} has shape {value.shape}, not {d.shape}")
+        return value
+
+    return Written(name, d.shape, layer, load, d.sources)
 
 
 # --- building blocks -----------------------------------------------------------------------------
