@@ -81,6 +81,9 @@ class Context:
     derived: dict[str, Derived] = dataclasses.field(default_factory=dict)  # TF.js name -> how it is computed
     replaced: set[str] = dataclasses.field(default_factory=set)  # stored weights not written as they are
     read: Callable[[str], np.ndarray] | None = None  # a stored weight's value, by TF.js name
+    masked: set[str] = dataclasses.field(default_factory=set)  # layers whose output may carry a Keras mask
+    nested_inputs_masked: bool = False  # the inputs of nested models may carry masks (the model makes some)
+    top_inputs: set[str] = dataclasses.field(default_factory=set)  # the model's own inputs (never masked)
 
     @property
     def training_exact(self) -> bool:
@@ -322,6 +325,12 @@ class Site:
     rank: int | None  # the rank of its (first) input, batch included, when the file says
     shape: list | None  # its (first) input shape, batch included, when the file says
     functional: bool  # in a functional model (a rule may branch) rather than a Sequential
+    shapes: list = dataclasses.field(default_factory=list)  # the shape of each input of its first call, or None
+
+    @property
+    def masked(self) -> bool:
+        """Whether an input may carry a Keras mask (from Embedding(mask_zero=True) or Masking upstream)."""
+        return any(ref[0] in self.ctx.masked for node in self.entry.get("inbound_nodes") or [] for ref in node)
 
     @property
     def cls(self) -> str:
@@ -377,9 +386,9 @@ def rule(name: str, *classes: str, activation: bool = False) -> Callable[[Rule],
     return register
 
 
-def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional: bool):
+def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional: bool, shapes=None):
     """(rule name, chain, detail) replacing `e`, or None when TF.js runs it as it is; raises Refuse."""
-    site = Site(e, ctx, rank, shape, functional)
+    site = Site(e, ctx, rank, shape, functional, list(shapes) if shapes is not None else [shape])
     candidates = RULES.get(site.cls, [])
     if site.cls in ACTIVATION_OWNERS:
         candidates = [*candidates, *ACTIVATION_RULES]
@@ -441,10 +450,13 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
         name = layer_name(e)
         refs = (e.get("inbound_nodes") or [[]])[0] if e.get("inbound_nodes") else []
         in_ranks = [ranks.get(r[0]) for r in refs]
-        shape = _input_shape(e, refs, entries, ctx)
+        shapes = _input_shapes(e, refs, entries, ctx)
+        shape = shapes[0] if shapes else None
         rank = len(shape) if shape is not None else (in_ranks[0] if in_ranks else None)
+        if _makes_mask(e, ctx) or any(r[0] in ctx.masked for node in e.get("inbound_nodes") or [] for r in node):
+            ctx.masked.add(name)
         try:
-            found = find(e, ctx, rank, shape, functional=True)
+            found = find(e, ctx, rank, shape, functional=True, shapes=shapes)
         except Refuse as r:
             ctx.issues.append(_issue(e, r.reason))
             found = None
@@ -454,6 +466,8 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
             continue
         rule_name, replacement, detail = found
         ctx.applied.append(Applied(rule_name, name, detail))
+        if name in ctx.masked:
+            ctx.masked.update(layer_name(c) for c in replacement)
         last = output_name(replacement)
         if last != name:
             ctx.outputs[name] = last
@@ -462,18 +476,25 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
     return out, outputs
 
 
-def _input_shape(e, refs, entries, ctx) -> list | None:
-    """The layer's (first) input shape, when the file records it: Keras 3 writes it with every call; for
-    tf_keras only an InputLayer's is known."""
+def _input_shapes(e, refs, entries, ctx) -> list:
+    """The shape of each input of the layer's first call (None where unknown), when the file records it:
+    Keras 3 writes them with every call; for tf_keras only an InputLayer's is known."""
     name = layer_name(e)
     if ctx.shapes.get(name):
-        return ctx.shapes[name][0]
-    if len(refs) == 1:
-        source = next((x for x in entries if layer_name(x) == refs[0][0]), None)
-        if source is not None and source.get("class_name") == "InputLayer":
-            shape = batch_shape(source)
-            return list(shape) if isinstance(shape, list) else None
-    return None
+        return list(ctx.shapes[name])
+    out: list = []
+    for ref in refs:
+        source = next((x for x in entries if layer_name(x) == ref[0]), None)
+        shape = batch_shape(source) if source is not None and source.get("class_name") == "InputLayer" else None
+        out.append(list(shape) if isinstance(shape, list) else None)
+    return out
+
+
+def _makes_mask(e: dict, ctx: Context) -> bool:
+    cls, cfg = e.get("class_name"), e.get("config") or {}
+    if cls == "InputLayer":
+        return ctx.nested_inputs_masked and layer_name(e) not in ctx.top_inputs
+    return cls == "Masking" or (cls == "Embedding" and bool(cfg.get("mask_zero")))
 
 
 def batch_shape(e) -> list | None:
