@@ -125,10 +125,10 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
 def _inexact_for_training(low: lowering.Context) -> str:
     rules = sorted({a.rule for a in low.applied if not lowering.LOWERINGS[a.rule].training_exact})
     layers = [a.layer for a in low.applied if a.rule in rules]
+    why = "; ".join(dict.fromkeys(lowering.LOWERINGS[r].why_not_for_training for r in rules))
     return (
         f"the model runs in TF.js only lowered ({', '.join(rules)} on {', '.join(layers[:3])}"
-        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but trains differently "
-        "(it adds weights held at zero that training would move)"
+        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but trains differently ({why})"
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+ZERO_WEIGHTS = "it adds weights held at zero that training would move"
+
 
 @dataclasses.dataclass(frozen=True)
 class Lowering:
@@ -19,6 +21,7 @@ class Lowering:
     replacement: str
     why_exact: str
     training_exact: bool = True
+    why_not_for_training: str = ""  # when training_exact is False: what TF.js would train differently
 
 
 LOWERINGS = {
@@ -94,12 +97,14 @@ LOWERINGS = {
         "the same layer with the kernel dilated: zeros inserted between its taps",
         "a dilated convolution is the convolution with the dilated kernel; the added products are 0 * x",
         training_exact=False,
+        why_not_for_training=ZERO_WEIGHTS,
     ),
     "grouped_conv": Lowering(
         "Conv1D/2D/3D with groups > 1 (TF.js ignores groups)",
         "the same convolution with a block-diagonal kernel",
         "each group sees only its channels; the added products are 0 * x",
         training_exact=False,
+        why_not_for_training=ZERO_WEIGHTS,
     ),
     "batch_norm_axis": Lowering(
         "BatchNormalization over an axis other than the last (TF.js cpu and wasm cycle its parameters over "
@@ -127,6 +132,54 @@ LOWERINGS = {
         "Keras 3 tensor arithmetic with a constant (x + c, x - c, x * c, x / c; as in MobileNetV3's hard_sigmoid)",
         "Rescaling(scale, offset)",
         "x * 1 + c and x * c + 0 are exactly x + c and x * c; x / c becomes x * (1/c), as Keras's graph computes",
+    ),
+    "multi_head_attention": Lowering(
+        "MultiHeadAttention on rank-3 inputs, without masks or returned scores (TF.js 4.22 registers no such "
+        "class): self- and cross-attention, a separate key, use_bias, output_shape, dropout (identity at "
+        "inference), use_causal_mask with static lengths",
+        "per head: Dense projections with the head's slice of the query, key and value kernels, Dot(axes=[2, 2]) "
+        "for the scores, Rescaling(1/sqrt(key_dim)), Softmax, Dot(axes=[2, 1]) with the values; Concatenate "
+        "over heads, then a Dense with the output kernel reshaped from [heads, value_dim, E] to "
+        "[heads*value_dim, E]; a causal mask as a constant bias added to the scores",
+        "the same products and sums as Keras's einsums, head by head; the scale is applied where Keras applies "
+        "it (tf_keras, and Keras 3 with dropout: the query; Keras 3 otherwise: the scores); a masked score gets "
+        "Keras's large negative (-1e9, or Keras 3's -0.7 * float32 max), whose exp the softmax makes exactly 0 "
+        "as Keras's does",
+        training_exact=False,
+        why_not_for_training="its kernels are split per head and its causal mask is built from constant "
+        "weights, which TF.js would train",
+    ),
+    "attention": Lowering(
+        "Attention (Luong) without masks or returned scores, score_mode dot or concat, use_scale; "
+        "use_causal_mask with static lengths (TF.js 4.22 has no such class)",
+        "dot: Dot(axes=[2, 2]), Rescaling(scale); concat: Reshape query and key to [T, 1, D] and [1, S, D], Add "
+        "(broadcast), Rescaling(scale), tanh, a Dense(1) of ones, Reshape to [T, S], Rescaling(concat weight); "
+        "then Softmax and Dot(axes=[2, 1]) with the values",
+        "Keras's formula term by term; its scalar weights become the Rescaling's constants; a causal mask is "
+        "Keras's -1e9 added to the masked scores",
+        training_exact=False,
+        why_not_for_training="its scalar weights become constants of the config, which TF.js does not train",
+    ),
+    "additive_attention": Lowering(
+        "AdditiveAttention (Bahdanau) without masks or returned scores; use_causal_mask with static lengths "
+        "(TF.js 4.22 has no such class)",
+        "Reshape query and key to [T, 1, D] and [1, S, D], Add (broadcast), tanh, a Dense(1) whose kernel is the "
+        "scale vector (ones without use_scale), Reshape to [T, S], Softmax, Dot(axes=[2, 1]) with the values",
+        "sum(scale * tanh(q + k)) is the Dense's dot product of tanh(q + k) with the scale vector",
+        training_exact=False,
+        why_not_for_training="the layer's weight becomes a Dense kernel, and without use_scale a constant one "
+        "TF.js would train",
+    ),
+    "einsum_dense": Lowering(
+        "EinsumDense whose equation contracts only the input's last axis with one kernel axis ('ab,bc->ac', "
+        "'abc,cd->abd', '...b,bc->...c', 'abc,cde->abde'), bias over kernel axes only (TF.js 4.22 has no such "
+        "class)",
+        "Dense with the kernel transposed and reshaped to [input dim, product of the other kernel axes] (bias "
+        "broadcast and flattened alike), then Reshape and Permute to the equation's output axes",
+        "the same products summed over the same axis; reshaping and permuting move values without arithmetic",
+        training_exact=False,
+        why_not_for_training="a bias over some output axes is written broadcast, as separate weights TF.js "
+        "would train apart",
     ),
     "tensor_op": Lowering(
         "Keras 3 arithmetic of two tensors (x + y, x - y, x * y), and keras.ops.relu6",
