@@ -244,6 +244,13 @@ def _derive_head(ctx, name: str, role: str, stored: str, h: int, use_bias: bool)
 # --- Attention, AdditiveAttention ---------------------------------------------------------------------
 
 
+def _length(site: Site) -> int:
+    """The query's length for a Reshape target (-1 when the file does not fix it). A fixed one keeps the
+    scores' shape static in TF.js, which a causal mask's Dense layers over that axis need."""
+    shape = _shape(site, 0)
+    return shape[1] if shape is not None and isinstance(shape[1], int) else -1
+
+
 def _broadcast_sum(g: Graph, query: list, key: list, dim: int) -> list:
     """q[:, :, None] + k[:, None]: [B, T, S, D] from Reshapes to [T, 1, D] and [1, S, D] and a broadcast Add."""
     q4 = g.add("Reshape", {"target_shape": [-1, 1, dim]}, "query_4d", query)
@@ -278,7 +285,7 @@ def attention(site: Site):
         x = g.add("Activation", {"activation": "tanh"}, "tanh", x)
         x = g.dense("reduce", x, 1, False)
         g.constant("reduce", "kernel", np.ones((dim, 1)))
-        raw = g.add("Reshape", {"target_shape": [-1, s]}, "scores", x)
+        raw = g.add("Reshape", {"target_shape": [_length(site), s]}, "scores", x)
         scores = g.rescale("weighted", raw, float(ctx.fold(f"{name}/concat_score_weight")))
     bias = _causal_bias(g, site, raw, refs, causal)
     g.attend(scores, value, None, bias)
@@ -315,7 +322,7 @@ def additive_attention(site: Site):
     x = _broadcast_sum(g, query, key, dim)
     x = g.add("Activation", {"activation": "tanh"}, "tanh", x)
     x = g.dense("reduce", x, 1, False)
-    scores = g.add("Reshape", {"target_shape": [-1, s]}, "scores", x)
+    scores = g.add("Reshape", {"target_shape": [_length(site), s]}, "scores", x)
     g.attend(scores, value, None, _causal_bias(g, site, scores, refs, causal))
     return g.entries, f"AdditiveAttention({'causal' if causal else ''}) -> Add + tanh + Dense(1) + Softmax + Dot"
 

@@ -9,10 +9,12 @@ from harness.suite.declare import (
     IMG,
     K3,
     SEQ,
+    SEQ_ATTN,
     TFJS_SRC,
     TFK,
     UNKNOWN,
     VOL,
+    attending,
     graph,
     layer,
     only,
@@ -45,14 +47,9 @@ REJECT_CASES = [
         "needs_python_code",
         "exponential of a tensor: a TFOpLambda (tf_keras) or a Keras 3 op node (Exp) no TF.js layer computes",
     ),
-    refused_graph(b.attention, ["Attention"], "unknown_layer", UNKNOWN),
-    refused_graph(
-        b.mha, ["MultiHeadAttention"], "unknown_layer", "TF.js 4.22 does not export MultiHeadAttention (layers/nlp)"
-    ),
     refused("Normalization", {}, (4,), "unknown_layer", UNKNOWN),
     refused("GroupNormalization", {}, (4, 4), "unknown_layer", UNKNOWN),
     refused("UnitNormalization", {}, (4,), "unknown_layer", UNKNOWN),
-    refused("EinsumDense", {}, (4,), "unknown_layer", UNKNOWN),
     refused("ZeroPadding3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("Cropping3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("UpSampling3D", {}, VOL, "unknown_layer", UNKNOWN),
@@ -67,6 +64,30 @@ REJECT_CASES = [
     # constructs the lowering stage covers, in forms it does not lower (converter/lowering.py refuses)
     refused("Conv1DTranspose", {"dilation_rate": 2}, (5, 3), "not_lowerable", "a dilated Conv1DTranspose"),
     refused("GlobalMaxPooling3D", {"keepdims": True}, VOL, "not_lowerable", "keepdims of a rank-5 pooling"),
+    # attention in the forms the lowering does not cover (converter/lowering/attention.py refuses them by name)
+    refused_graph(
+        b.mha_masked,
+        ["Embedding", "MultiHeadAttention"],
+        "not_lowerable",
+        "a Keras mask (Embedding(mask_zero=True)) reaches MultiHeadAttention, which applies it to its scores",
+    ),
+    attending(
+        "MultiHeadAttention",
+        {},
+        [SEQ_ATTN],
+        "",
+        {"return_attention_scores": True},
+        tier="reject",
+        expect=reject("not_lowerable", "returned attention scores: a second output no TF.js layer computes"),
+    ),
+    refused(
+        "EinsumDense",
+        {"equation": "abc,bd->acd", "output_shape": (8, 3)},
+        SEQ_ATTN,
+        "not_lowerable",
+        "an EinsumDense contracting an axis other than the input's last",
+        label="abc,bd_to_acd",
+    ),
     refused_graph(
         b.relu_slope_sequential,
         ["ReLU"],
