@@ -119,6 +119,15 @@ class Graph:
     def dense(self, role: str | None, x: list, units: int, use_bias: bool, activation="linear") -> list:
         return self.add("Dense", {"units": int(units), "activation": activation, "use_bias": use_bias}, role, x)
 
+    def per_step_reshape(self, role: str | None, x: list, length: int | None, target: list) -> list:
+        """[B, length, ...] -> [B, length, *target]: a Reshape to the static length when the file fixes it,
+        else TimeDistributed(Reshape(target)), which keeps the length TF.js infers (a -1 would leave it
+        unknown in TF.js's static shape, which a later Flatten or Dense over it cannot build on)."""
+        if length is not None:
+            return self.add("Reshape", {"target_shape": [length, *target]}, role, x)
+        inner = {"class_name": "Reshape", "config": {"target_shape": list(target), "name": f"{self.name}__{role}_step"}}
+        return self.add("TimeDistributed", {"layer": inner}, role, x)
+
     def rescale(self, role: str, x: list, scale: float) -> list:
         return self.add("Rescaling", {"scale": f32(scale), "offset": 0.0}, role, x)
 
@@ -219,7 +228,8 @@ def multi_head_attention(site: Site):
         ctx.derive(f"{out_layer}/bias", name, (units,), np.ravel, f"{name}/attention_output/bias")
         ctx.replace(f"{name}/attention_output/bias")
     if reshape:
-        g.add("Reshape", {"target_shape": [-1, *out_shape]}, None, [out_layer, 0, 0, {}])
+        length = q_shape[1] if isinstance(q_shape[1], int) else None
+        g.per_step_reshape(None, [out_layer, 0, 0, {}], length, out_shape)
     return g.entries, (
         f"MultiHeadAttention({heads} heads of {key_dim}{'' if value_dim == key_dim else f'/{value_dim}'}"
         f"{', causal' if causal else ''}) -> per head Dense q/k/v + Dot + Softmax + Dot; Concatenate + Dense"
@@ -244,17 +254,16 @@ def _derive_head(ctx, name: str, role: str, stored: str, h: int, use_bias: bool)
 # --- Attention, AdditiveAttention ---------------------------------------------------------------------
 
 
-def _length(site: Site) -> int:
-    """The query's length for a Reshape target (-1 when the file does not fix it). A fixed one keeps the
-    scores' shape static in TF.js, which a causal mask's Dense layers over that axis need."""
+def _length(site: Site) -> int | None:
+    """The query's length, when the file fixes it."""
     shape = _shape(site, 0)
-    return shape[1] if shape is not None and isinstance(shape[1], int) else -1
+    return shape[1] if shape is not None and isinstance(shape[1], int) else None
 
 
-def _broadcast_sum(g: Graph, query: list, key: list, dim: int) -> list:
-    """q[:, :, None] + k[:, None]: [B, T, S, D] from Reshapes to [T, 1, D] and [1, S, D] and a broadcast Add."""
-    q4 = g.add("Reshape", {"target_shape": [-1, 1, dim]}, "query_4d", query)
-    k4 = g.add("Reshape", {"target_shape": [1, -1, dim]}, "key_4d", key)
+def _broadcast_sum(g: Graph, site: Site, query: list, key: list, dim: int, s: int) -> list:
+    """q[:, :, None] + k[:, None]: [B, T, S, D] from q as [T, 1, D], k as [1, S, D], and a broadcast Add."""
+    q4 = g.per_step_reshape("query_4d", query, _length(site), [1, dim])
+    k4 = g.add("Reshape", {"target_shape": [1, s, dim]}, "key_4d", key)
     return g.add("Add", {}, "sum", q4, k4)
 
 
@@ -279,13 +288,13 @@ def attention(site: Site):
         q_shape, k_shape = _shape(site, 0), _shape(site, 2 if len(refs) > 2 else 1)
         dim = _static(q_shape, 2, "with score_mode='concat'", site)
         s = _static(k_shape, 1, "with score_mode='concat'", site)
-        x = _broadcast_sum(g, query, key, dim)
+        x = _broadcast_sum(g, site, query, key, dim, s)
         if cfg.get("use_scale"):
             x = g.rescale("scaled", x, float(ctx.fold(f"{name}/scale")))
         x = g.add("Activation", {"activation": "tanh"}, "tanh", x)
         x = g.dense("reduce", x, 1, False)
         g.constant("reduce", "kernel", np.ones((dim, 1)))
-        raw = g.add("Reshape", {"target_shape": [_length(site), s]}, "scores", x)
+        raw = g.per_step_reshape("scores", x, _length(site), [s])
         scores = g.rescale("weighted", raw, float(ctx.fold(f"{name}/concat_score_weight")))
     bias = _causal_bias(g, site, raw, refs, causal)
     g.attend(scores, value, None, bias)
@@ -319,10 +328,10 @@ def additive_attention(site: Site):
     else:
         dim = _static(_shape(site, 0), 2, "without use_scale", site)
         g.constant("reduce", "kernel", np.ones((dim, 1)))
-    x = _broadcast_sum(g, query, key, dim)
+    x = _broadcast_sum(g, site, query, key, dim, s)
     x = g.add("Activation", {"activation": "tanh"}, "tanh", x)
     x = g.dense("reduce", x, 1, False)
-    scores = g.add("Reshape", {"target_shape": [_length(site), s]}, "scores", x)
+    scores = g.per_step_reshape("scores", x, _length(site), [s])
     g.attend(scores, value, None, _causal_bias(g, site, scores, refs, causal))
     return g.entries, f"AdditiveAttention({'causal' if causal else ''}) -> Add + tanh + Dense(1) + Softmax + Dot"
 
@@ -356,8 +365,7 @@ def einsum_dense(site: Site):
         ctx.transforms[f"{name}/bias"] = lambda b: _einsum_bias(b, out, bias_axes, rest, sizes)
     steps: list[Step] = []
     if len(rest) > 1:
-        lead = _lead_dims(site, ellipsis, mid)
-        steps.append(("Reshape", {"target_shape": [*lead, *(sizes[x] for x in rest)]}, "reshape"))
+        steps.append(_einsum_reshape(site, ellipsis, mid, [sizes[x] for x in rest]))
     order = [*mid, *rest]
     if order != out:
         steps.append(("Permute", {"dims": [order.index(x) + 1 for x in out]}, "permute"))
@@ -399,18 +407,21 @@ def _contraction(equation: str):
     return ellipsis, mid, c, kernel, out
 
 
-def _lead_dims(site: Site, ellipsis: bool, mid: list) -> list[int]:
-    """The input's non-batch axes before the contracted one, as a Reshape target (one unknown size: -1)."""
+def _einsum_reshape(site: Site, ellipsis: bool, mid: list, tail: list[int]) -> Step:
+    """The Dense's last axis split into the kernel's output axes: a Reshape to the input's other axes (static
+    sizes) and `tail`; with one input axis of unknown size (a sequence), TimeDistributed(Reshape(tail))."""
     shape = site.shape
     if ellipsis or len(mid) > 1:
-        if shape is None:
-            raise Refuse("an EinsumDense producing several axes needs its input's shape, which the file does not fix")
-        lead = list(shape[1:-1])
-    else:
-        lead = [shape[1] if shape is not None else None] if mid else []
-    if sum(d is None for d in lead) > 1:
-        raise Refuse("an EinsumDense producing several axes on an input with several unknown sizes is not lowered")
-    return [-1 if d is None else int(d) for d in lead]
+        if shape is None or any(d is None for d in shape[1:-1]):
+            raise Refuse("an EinsumDense producing several axes needs its input's sizes, which the file does not fix")
+        return ("Reshape", {"target_shape": [*shape[1:-1], *tail]}, "reshape")
+    if not mid:
+        return ("Reshape", {"target_shape": tail}, "reshape")
+    length = shape[1] if shape is not None and isinstance(shape[1], int) else None
+    if length is not None:
+        return ("Reshape", {"target_shape": [length, *tail]}, "reshape")
+    inner = {"class_name": "Reshape", "config": {"target_shape": tail, "name": f"{site.name}__reshape_step"}}
+    return ("TimeDistributed", {"layer": inner}, "reshape")
 
 
 def _einsum_bias(b: np.ndarray, out: list, bias_axes: str, rest: list, sizes: dict) -> np.ndarray:

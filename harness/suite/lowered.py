@@ -30,10 +30,10 @@ def lowered(cls, options, shape, rules, **kw):
     return layer(cls, options, shape, tier="lowered", lowered=rules.split(), **kw)
 
 
-def einsum(equation: str, output_shape, bias_axes=None, shape=SEQ_ATTN):
+def einsum(equation: str, output_shape, bias_axes=None, shape=SEQ_ATTN, label="", **kw):
     options = {"equation": equation, "output_shape": output_shape, "bias_axes": bias_axes}
-    label = equation.replace("->", "_to_") + (f",bias_axes={bias_axes}" if bias_axes else "")
-    return lowered("EinsumDense", options, shape, "einsum_dense", label=label)
+    label = equation.replace("->", "_to_") + (f",bias_axes={bias_axes}" if bias_axes else "") + label
+    return lowered("EinsumDense", options, shape, "einsum_dense", label=label, **kw)
 
 
 KERAS3_ACTIVATION = "tf_keras has no such activation string"
@@ -132,6 +132,14 @@ LOWERED_CASES = [
     einsum("abc,cde->abde", (None, 2, 3), "de"),
     einsum("abc,ced->adbe", (3, None, 2), "e"),
     einsum("...b,bc->...c", 4, "c"),
+    # after a Dense, tf_keras records no sequence length: the split is per step, and Flatten still builds
+    einsum(
+        "abc,cde->abde",
+        (None, 2, 3),
+        label=",between_dense_and_flatten",
+        before=(b.Spec("Dense", {"units": 8}),),
+        after=(b.Spec("Flatten"),),
+    ),
     # Keras 3 tensor arithmetic (tf_keras writes a TFOpLambda: refused in the reject tier)
     graph(
         b.keras_ops,
