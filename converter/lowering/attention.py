@@ -298,7 +298,8 @@ def attention(site: Site):
         scores = g.rescale("weighted", raw, float(ctx.fold(f"{name}/concat_score_weight")))
     bias = _causal_bias(g, site, raw, refs, causal)
     g.attend(scores, value, None, bias)
-    return g.entries, f"Attention(score_mode={mode}{', causal' if causal else ''}) -> Dot + Softmax + Dot"
+    how = "Dot" if mode == "dot" else "broadcast Add + tanh + Dense(1)"
+    return g.entries, f"Attention(score_mode={mode}{', causal' if causal else ''}) -> {how} + Softmax + Dot"
 
 
 def _causal_bias(g: Graph, site: Site, raw: list, refs: list, causal: bool) -> list | None:
@@ -333,7 +334,8 @@ def additive_attention(site: Site):
     x = g.dense("reduce", x, 1, False)
     scores = g.per_step_reshape("scores", x, _length(site), [s])
     g.attend(scores, value, None, _causal_bias(g, site, scores, refs, causal))
-    return g.entries, f"AdditiveAttention({'causal' if causal else ''}) -> Add + tanh + Dense(1) + Softmax + Dot"
+    what = "AdditiveAttention(causal)" if causal else "AdditiveAttention"
+    return g.entries, f"{what} -> broadcast Add + tanh + Dense(1) + Softmax + Dot"
 
 
 # --- EinsumDense ---------------------------------------------------------------------------------------
