@@ -393,7 +393,12 @@ def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional
     if site.cls in ACTIVATION_OWNERS:
         candidates = [*candidates, *ACTIVATION_RULES]
     for registered in candidates:
-        found = registered.apply(site)
+        before = (dict(ctx.transforms), dict(ctx.derived), set(ctx.replaced))
+        try:
+            found = registered.apply(site)
+        except Refuse:
+            ctx.transforms, ctx.derived, ctx.replaced = before  # a refused rule leaves the weights as stored
+            raise
         if found is not None:
             entries, detail = found
             return registered.name, entries, detail
