@@ -37,6 +37,9 @@ TRAINING_SENSITIVE = (
     "RNN",
     "Bidirectional",
     "TimeDistributed",
+    "MultiHeadAttention",  # dropout on the attention weights
+    "Attention",
+    "AdditiveAttention",
     "Functional",
     "Sequential",
     "Model",

@@ -362,3 +362,19 @@ def test_a_model_lowered_with_attention_converts_uncompiled(tmp_path):
 def test_every_inexact_lowering_says_what_training_would_do():
     for name, rule in LOWERINGS.items():
         assert rule.training_exact or rule.why_not_for_training, name
+
+
+def test_attention_called_in_training_mode_is_refused(tmp_path):
+    q = keras.Input((5, 8))
+    model = keras.Model(q, keras.layers.MultiHeadAttention(2, 4, dropout=0.5, name="mha")(q, q, training=True))
+    analysis = converter.check(_save(model, tmp_path, "training"))
+    assert ("mha", "training") in {(i.layer, i.argument) for i in analysis.issues}
+
+
+def test_a_refused_rule_leaves_the_weights_as_stored(tmp_path):
+    # the scale is folded into a Rescaling before the causal mask is found to need a length the file lacks
+    q, v = keras.Input((5, 8)), keras.Input((None, 8))
+    att = keras.layers.Attention(use_scale=True, name="att")([q, v], use_causal_mask=True)
+    analysis = converter.check(_save(keras.Model([q, v], att), tmp_path, "refused"))
+    assert [i.code for i in analysis.issues] == ["not_lowerable"]
+    assert [w for layer in analysis.layers for w in layer.weights] == ["att/scale"]
