@@ -162,11 +162,14 @@ def _inputs_source() -> str:
 
 @functools.cache
 def converter_hash() -> str:
-    """Changes whenever the converter's source does: the cached in-memory API conversion depends on it."""
+    """Changes whenever the converter's source does (its subpackages, converter/lowering/, included): every
+    cached conversion depends on it."""
     import converter
 
+    root = Path(converter.__file__).resolve().parent
     h = hashlib.sha256()
-    for p in sorted(Path(converter.__file__).resolve().parent.glob("*.py")):
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
