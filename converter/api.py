@@ -15,7 +15,7 @@ from converter.errors import ConversionError, UnsupportedModelError
 from converter.reader import read_array, read_model_file
 from converter.support import Issue
 from converter.training import Training
-from converter.weights import model_weights
+from converter.weights import UnnamedWeights, model_weights
 from converter.writer import DEFAULT_SHARD_SIZE, PLAN_DTYPES, staged_directory, write_model_json, write_weights
 
 VERSION = "0.1.0"
@@ -83,18 +83,23 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
 
 def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
     cleaned = topology.clean(model_file.model_config)
+    skipped: list[UnnamedWeights] = []  # a custom layer's: the other layers' weights are still named for lowering
     try:
-        weights = model_weights(model_file, cleaned)
-        failure: Exception | None = None
+        weights = model_weights(model_file, cleaned, skipped)
+        failure: Exception | None = skipped[0] if skipped else None
     except (KeyError, TypeError, ConversionError) as e:
         weights, failure = [], e
-    low = lowering.Context(model_file.keras_major, {w.name: w.shape for w in weights})
+    by_name = {w.name: w for w in weights}
+    low = lowering.Context(
+        model_file.keras_major, {w.name: w.shape for w in weights}, read=lambda name: read_array(by_name[name].dataset)
+    )
     tfjs_config, issues = topology.translate_model(model_file.model_config, keras=model_file.keras_major, low=low)
     if failure is not None and not issues:
         # an unsupported layer's weights cannot be named either: only then is the failure the news
         if isinstance(failure, ConversionError):
             raise failure
         raise ConversionError(model_file.path, f"model config and weights do not match: {failure}") from failure
+    weights = [w for w in weights if w.name not in low.folded]  # written into a lowered layer's config
     train = training.analyse(model_file, tfjs_config, weights)
     if train.carried and not low.training_exact:
         train = training.refused(model_file, "lowered_for_inference", _inexact_for_training(low))
@@ -167,7 +172,7 @@ def convert(
         train = analysis.training
         if require_training and not train.carried:
             raise UnsupportedModelError(path, train.issues or [_not_compiled(path)])
-        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights})
+        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights} - low.folded)
         if unknown:
             raise ConversionError(
                 path, f"the quantization plan names weights the model lacks: {', '.join(unknown[:5])}"
