@@ -76,13 +76,19 @@ def layer_weight_names(class_name: str, config: dict) -> list[str]:
     return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if flag is None or config.get(flag, True)]
 
 
-def model_weights(model_file, model_config: dict) -> list[Weight]:
+class UnnamedWeights(ConversionError):
+    """A layer holds weights the converter cannot name (a custom layer, in a `.keras` file)."""
+
+
+def model_weights(model_file, model_config: dict, skipped: list[UnnamedWeights] | None = None) -> list[Weight]:
     """Every weight of the model in manifest order, named for TF.js. `model_config` is the file's
-    config with envelopes cleaned (see `topology.clean`), before translation."""
+    config with envelopes cleaned (see `topology.clean`), before translation. A top-level layer whose weights
+    cannot be named raises `UnnamedWeights`; with `skipped`, it is left out and the error appended there, so
+    that every other layer's weights are still named (the caller refuses that layer anyway)."""
     if model_file.layout == "h5_layers":
         weights = _h5_weights(model_file, model_config)
     else:
-        weights = _object_weights(model_file, model_config)
+        weights = _object_weights(model_file, model_config, skipped)
     check_shapes(model_file.path, weights, model_config)
     return weights
 
@@ -188,13 +194,19 @@ def _vars(group: h5py.Group | None, path, expected: int, what: str) -> list[h5py
     return datasets
 
 
-def _object_weights(model_file, model_config) -> list[Weight]:
+def _object_weights(model_file, model_config, skipped: list[UnnamedWeights] | None = None) -> list[Weight]:
     out: list[Weight] = []
     entries = (model_config.get("config") or {}).get("layers") or []
     sequential = model_config.get("class_name") == "Sequential"
     for entry, sub in _layer_groups(entries, model_file.weights, skip_input=sequential):
         start = len(out)
-        _walk_layer(entry, sub, model_file.path, out)
+        try:
+            _walk_layer(entry, sub, model_file.path, out)
+        except UnnamedWeights as e:
+            if skipped is None:
+                raise
+            del out[start:]
+            skipped.append(e)
         for w in out[start:]:
             w.layer = (entry.get("config") or {}).get("name", "")
     return out
@@ -279,7 +291,7 @@ def _add(out: list, path, prefix, cls, cfg: dict, group):
     names = layer_weight_names(cls, cfg)
     has_vars = group is not None and "vars" in group and len(group["vars"]) > 0
     if cls not in WEIGHT_NAMES and has_vars:
-        raise ConversionError(path, f"layer {prefix!r} ({cls}) has weights the converter cannot name")
+        raise UnnamedWeights(path, f"layer {prefix!r} ({cls}) has weights the converter cannot name")
     if not names:
         return
     for weight, dataset in zip(names, _vars(group, path, len(names), f"layer {prefix!r} ({cls})")):

@@ -172,3 +172,46 @@ def test_check_lists_the_lowerings(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "lowered: 1 layer(s)" in run.stdout
     assert "[causal_conv_1d]" in run.stdout and "ZeroPadding2D(2 left)" in run.stdout
+
+
+class _Gain(keras.layers.Layer):
+    """A custom layer with a weight: the converter cannot name it in a .keras file."""
+
+    def build(self, input_shape):
+        self.gain = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.gain
+
+
+def test_a_custom_layer_does_not_hide_the_other_weights_a_lowering_needs(tmp_path):
+    # ConvNeXt's .keras file was refused "the weight ..._depthwise_conv/kernel needed to lower it is missing" for
+    # every grouped convolution: one layer whose weights could not be named emptied the weight list.
+    inp = keras.Input((6, 6, 4))
+    x = keras.layers.Conv2D(4, 3, groups=2, name="grouped")(inp)
+    model = keras.Model(inp, _Gain(name="gain")(x))
+    analysis = converter.check(_save(model, tmp_path, "custom"))
+    assert _rules(analysis) == ["grouped_conv"]
+    assert [(i.layer, i.code) for i in analysis.issues] == [("gain", "unknown_layer")]
+
+
+@pytest.mark.parametrize("k", [keras, tf_keras], ids=["keras3", "tf_keras"])
+def test_lowered_1d_convolutions_leave_static_shapes_tfjs_can_build_on(k, tmp_path):
+    # A Reshape to -1 stays -1 in TF.js 4.22's static shape (the batch size is unknown): a temporal network's
+    # Flatten + Dense after lowered causal convolutions was built with a negative size and did not load. The
+    # Dense first leaves the time steps out of a tf_keras file (TimeDistributed then expands), not a Keras 3 one.
+    inp = k.Input((9, 3))
+    x = k.layers.Dense(3)(inp)
+    x = k.layers.Conv1D(4, 3, padding="causal", dilation_rate=2)(x)
+    x = k.layers.SeparableConv1D(4, 3, strides=2, padding="same")(x)
+    x = k.layers.Conv1DTranspose(2, 3, strides=2)(x)
+    model = k.Model(inp, k.layers.Dense(2)(k.layers.Flatten()(x)))
+    analysis = converter.check(_save(model, tmp_path, "conv1d", ".keras" if k is keras else ".h5"))
+    assert analysis.supported and set(_rules(analysis)) == {"causal_conv_1d", "conv_1d_as_2d"}
+    layers = analysis.model_config["config"]["layers"]
+    targets = [e["config"]["target_shape"] for e in layers if e["class_name"] == "Reshape"]
+    assert all(d > 0 for t in targets for d in t), targets
+    if k is keras:  # the file records every input shape: Reshapes to the static shapes Keras computed
+        assert targets == [[9, 1, 3], [13, 3], [9, 1, 4], [5, 4], [5, 1, 4], [11, 2]]
+    else:
+        assert not targets and sum(e["class_name"] == "TimeDistributed" for e in layers) == 6
