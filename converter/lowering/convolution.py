@@ -10,6 +10,45 @@ import numpy as np
 from converter.lowering.engine import Refuse, Site, Step, as_tuple, rule
 
 
+def _time_steps(site: Site) -> int | None:
+    """The input's number of time steps, when the file records it."""
+    shape = site.shape
+    return shape[1] if shape is not None and len(shape) == 3 and isinstance(shape[1], int) else None
+
+
+def _to_2d(site: Site, steps: int | None, channels: int) -> Step:
+    """(batch, steps, channels) -> (batch, steps, 1, channels). A Reshape to the static shape when the file gives
+    it, else TimeDistributed(RepeatVector(1)); never a Reshape to -1, which TF.js 4.22 keeps as a -1 in the
+    static shape it infers (Reshape.computeOutputShape, the batch size being unknown), so that a Flatten and
+    Dense after it are built with a negative size and the model does not load."""
+    if steps is not None:
+        return ("Reshape", {"target_shape": [steps, 1, channels]}, "to_2d")
+    inner = {"class_name": "RepeatVector", "config": {"n": 1, "name": f"{site.name}__to_2d_inner"}}
+    return ("TimeDistributed", {"layer": inner}, "to_2d")
+
+
+def _to_1d(site: Site, steps: int | None, channels: int, role: str | None) -> Step:
+    """(batch, steps, 1, channels) -> (batch, steps, channels), as `_to_2d` (TimeDistributed(Flatten))."""
+    if steps is not None:
+        return ("Reshape", {"target_shape": [steps, channels]}, role)
+    inner = {"class_name": "Flatten", "config": {"name": f"{site.name}__to_1d_inner"}}
+    return ("TimeDistributed", {"layer": inner}, role)
+
+
+def conv_length(steps: int | None, cls: str, cfg: dict) -> int | None:
+    """The number of steps a 1D (transposed) convolution outputs, as Keras computes it."""
+    if steps is None:
+        return None
+    k = as_tuple(cfg.get("kernel_size"), 1)[0]
+    s = as_tuple(cfg.get("strides", 1), 1)[0]
+    d = as_tuple(cfg.get("dilation_rate", 1), 1)[0]
+    same = cfg.get("padding") == "same"
+    if cls == "Conv1DTranspose":
+        return steps * s if same else steps * s + max(k - s, 0)
+    span = (k - 1) * d + 1
+    return (steps + s - 1) // s if same else (steps - span) // s + 1
+
+
 @rule("conv_1d_as_2d", "SeparableConv1D", "Conv1DTranspose")
 def conv_1d_as_2d(site: Site):
     cls, cfg, name, ctx = site.cls, site.cfg, site.name, site.ctx
@@ -33,12 +72,13 @@ def conv_1d_as_2d(site: Site):
         ctx.transforms[f"{name}/kernel"] = lambda w: w[:, None, :, :]
         conv.pop("dilation_rate")
         target = "Conv2DTranspose"
+    t = _time_steps(site)
     steps: list[Step] = [
-        ("Reshape", {"target_shape": [-1, 1, channels]}, "to_2d"),
+        _to_2d(site, t, channels),
         (target, conv, None),
-        ("Reshape", {"target_shape": [-1, cfg["filters"]]}, "to_1d"),
+        _to_1d(site, conv_length(t, cls, cfg), cfg["filters"], "to_1d"),
     ]
-    return site.chain(steps), f"{cls} -> Reshape + {target} + Reshape"
+    return site.chain(steps), f"{cls} -> {steps[0][0]} + {target} + {steps[-1][0]}"
 
 
 @rule("causal_conv_1d", "Conv1D")
@@ -50,10 +90,11 @@ def causal_conv_1d(site: Site):
         raise Refuse("a causal channels_first Conv1D is not lowered")
     k, channels, _ = site.kernel()
     d = as_tuple(cfg.get("dilation_rate", 1), 1)[0]
+    t = _time_steps(site)
     steps: list[Step] = [
-        ("Reshape", {"target_shape": [-1, 1, channels]}, "to_2d"),
+        _to_2d(site, t, channels),
         ("ZeroPadding2D", {"padding": [[d * (k - 1), 0], [0, 0]], "data_format": "channels_last"}, "pad"),
-        ("Reshape", {"target_shape": [-1, channels]}, "to_1d"),
+        _to_1d(site, None if t is None else t + d * (k - 1), channels, "to_1d"),
         ("Conv1D", {**cfg, "padding": "valid"}, None),
     ]
     return site.chain(steps), f"Conv1D(padding=causal) -> ZeroPadding2D({d * (k - 1)} left) + Conv1D(valid)"

@@ -476,3 +476,27 @@ def nested_output_mixed(k):
     seq = k.Sequential([k.Input((6,)), k.layers.Dense(2, name="seq_dense")], name="seq")
     x = k.Input((6,), name="x")
     return nontrivial_weights(k.Model(x, [enc(x), seq(x)], name="mixed_outputs"))
+
+
+# --- small versions of real models the converter once got wrong -----------------------------------
+
+
+def temporal_conv_net(k):
+    """A temporal convolutional network: the first difference of the series (a Subtract of two Cropping1Ds),
+    three residual blocks of dilated causal Conv1Ds, the last step kept (Cropping1D), Flatten and Dense. Its
+    lowered causal convolutions once reshaped to -1, which TF.js keeps in the static shape: the Dense was built
+    with a negative size and the model did not load."""
+    steps = 47
+    inp = k.Input((steps, 3), name="series")
+    now = k.layers.Cropping1D((1, 0), name="now")(inp)
+    before = k.layers.Cropping1D((0, 1), name="before")(inp)
+    x = k.layers.Subtract(name="difference")([now, before])
+    for i, d in enumerate((1, 2, 4)):
+        y = k.layers.Conv1D(8, 3, padding="causal", dilation_rate=d, activation="relu", name=f"block{i}_a")(x)
+        y = k.layers.Conv1D(8, 3, padding="causal", dilation_rate=d, activation="relu", name=f"block{i}_b")(y)
+        if i == 0:
+            x = k.layers.Conv1D(8, 1, name="block0_skip")(x)
+        x = k.layers.Add(name=f"block{i}_add")([x, y])
+    x = k.layers.Cropping1D((steps - 2, 0), name="last_step")(x)
+    x = k.layers.Flatten(name="flatten")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.Dense(6, name="head")(x), name="temporal_conv_net"))
