@@ -209,12 +209,19 @@ def convert(
                 manifest, shard_files = write_weights(
                     stage,
                     [
-                        [w if isinstance(w, tuple) else (w.name, _loader(w, low.transforms.get(w.name))) for w in g]
+                        [
+                            w
+                            if isinstance(w, tuple)
+                            else (low.renames.get(w.name, w.name), _loader(w, low.transforms.get(w.name)))
+                            for w in g
+                        ]
                         for g in weight_groups
                     ],
                     shard_size=shard_size,
                     quantize_map=quantize or {},
-                    plan=quantize_plan,
+                    plan=None
+                    if quantize_plan is None
+                    else {low.renames.get(k, k): v for k, v in quantize_plan.items()},
                 )
             except ConversionError as e:
                 raise ConversionError(path, e.problem) from e

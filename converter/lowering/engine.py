@@ -7,10 +7,11 @@ tried in registration order, then the rules for any layer that carries an `activ
 `activation=True`); the first that returns a replacement wins. A rule is a function of a `Site`, returning
 `(chain, detail)` or None, or raising `Refuse`; its name is an entry of `lowering_table.LOWERINGS`.
 Weights that change shape (a kernel gaining an axis, a dilated or block-diagonal kernel) get a transform in
-`Context.transforms`, applied as they are written. A rule may read a weight's values (`Site.fold`) to write
-them into the replacement's config (a per-channel Rescaling): such a weight is then not written
-(`Context.folded`). A rule that returns an empty chain removes the layer (an identity at inference): every
-reference to its output is redirected to its input.
+`Context.transforms`, applied as they are written; a weight the replacement reads under another name (a
+grouped Conv2D's kernel as a DepthwiseConv2D's depthwise_kernel) gets its new name in `Context.renames`. A rule
+may read a weight's values (`Site.fold`) to write them into the replacement's config (a per-channel Rescaling):
+such a weight is then not written (`Context.folded`). A rule that returns an empty chain removes the layer (an
+identity at inference): every reference to its output is redirected to its input.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Context:
     issues: list[Issue] = dataclasses.field(default_factory=list)
     read: Callable[[str], np.ndarray] | None = None  # a weight's values by its TF.js name (set by converter/api.py)
     folded: set[str] = dataclasses.field(default_factory=set)  # weights written into a config: left out of the shards
+    renames: dict[str, str] = dataclasses.field(default_factory=dict)  # weight -> the name its new layer reads
     int_inputs: bool = False  # the model has an integer input (set as the stage meets its InputLayers)
 
     @property
@@ -262,33 +264,8 @@ OUT_RANK_KEEP = frozenset(
         "ContrastLimitedAdaptiveHistogramEqualization",
     }
 )
-# tf_keras TFOpLambda functions whose output has the rank of their first input.
-TF_OPS_RANK_KEEP = frozenset(
-    {
-        "__operators__.add",
-        "math.add",
-        "math.subtract",
-        "math.multiply",
-        "math.truediv",
-        "math.divide",
-        "concat",
-        "nn.relu",
-        "nn.relu6",
-        "math.sigmoid",
-        "nn.sigmoid",
-        "math.tanh",
-        "nn.silu",
-        "nn.swish",
-        "nn.gelu",
-        "nn.softmax",
-        "nn.elu",
-        "nn.selu",
-        "math.softplus",
-        "nn.softplus",
-        "math.softsign",
-        "nn.softsign",
-    }
-)
+# tf_keras TFOpLambda functions whose output has the rank of their first input (filled by ops.py).
+TF_OPS_RANK_KEEP: set[str] = set()
 RNNS = ("SimpleRNN", "GRU", "LSTM", "RNN", "Bidirectional")
 CONV_RNNS = {"ConvLSTM1D": 4, "ConvLSTM2D": 5, "ConvLSTM3D": 6}  # the rank of a returned sequence
 
@@ -416,6 +393,18 @@ class Site:
     def kernel(self, weight: str = "kernel") -> tuple:
         return kernel_shape(self.ctx, self.name, weight)
 
+    def expect(self, *keys: str) -> dict:
+        """The config, once every key is one the rule reads (or a layer's common keys) and the layer computes in
+        float32. A layer a rule replaces is never seen by `support`, so the rule must refuse what it does not
+        know rather than drop it."""
+        cfg = self.cfg
+        unknown = sorted(set(cfg) - set(keys) - COMMON_KEYS)
+        if unknown:
+            raise Refuse(f"{self.cls} argument(s) {', '.join(unknown)} are not known to this lowering")
+        if cfg.get("dtype") not in (None, "float32"):
+            raise Refuse(f"{self.cls} computes in {cfg.get('dtype')}, not float32")
+        return cfg
+
     @property
     def weights(self) -> list[str]:
         """The names of the layer's weights, as the file lists them."""
@@ -429,6 +418,7 @@ class Site:
         return values
 
 
+COMMON_KEYS = frozenset({"name", "trainable", "dtype", "batch_input_shape", "batch_shape", "batch_size"})
 Replacement = tuple[list[dict], str]  # the entries replacing the layer, and a one-line description
 Rule = Callable[[Site], "Replacement | None"]
 
@@ -615,11 +605,13 @@ def lower_sequential(layers: list[dict], ctx: Context) -> list[dict]:
         rule_name, replacement, detail = found
         ctx.applied.append(Applied(rule_name, layer_name(e), detail))
         if not replacement:  # removed: the next layer takes its input
-            if batch_shape(e):  # it carried the model's input shape (the Keras 2 idiom): an InputLayer keeps it
+            if batch_shape(e) and not out:  # it carried the model's only input shape: an InputLayer keeps it
                 config = {"batch_input_shape": batch_shape(e), "dtype": "float32", "name": f"{layer_name(e)}_input"}
                 out.append({"class_name": "InputLayer", "config": config})
             ctx.outputs[layer_name(e)] = layer_name(out[-1])
             continue
+        if batch_shape(e) and not batch_shape(replacement[0]):  # the model's input shape stays on its first layer
+            replacement[0]["config"]["batch_input_shape"] = batch_shape(e)
         if output_name(replacement) != layer_name(e):
             ctx.outputs[layer_name(e)] = output_name(replacement)
         out.extend({k: v for k, v in c.items() if k != "inbound_nodes"} for c in replacement)
