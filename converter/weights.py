@@ -21,7 +21,7 @@ import h5py
 from converter.errors import ConversionError
 
 # Weights each layer class creates, in creation order, with the config flag that must be true for it
-# to exist. The single place to add a layer with weights.
+# to exist (`!key`: the key must be unset). The single place to add a layer with weights.
 WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "Dense": (("kernel", None), ("bias", "use_bias")),
     "Conv1D": (("kernel", None), ("bias", "use_bias")),
@@ -35,6 +35,10 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "DepthwiseConv2D": (("depthwise_kernel", None), ("bias", "use_bias")),
     "BatchNormalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None), ("moving_variance", None)),
     "LayerNormalization": (("gamma", "scale"), ("beta", "center")),
+    "GroupNormalization": (("gamma", "scale"), ("beta", "center")),
+    "RMSNormalization": (("scale", None),),
+    "Normalization": (("mean", "!mean"), ("variance", "!mean"), ("count", "!mean")),  # adapted: no mean in config
+    "LayerScale": (("gamma", None),),  # keras.applications.convnext
     "Embedding": (("embeddings", None),),
     "PReLU": (("alpha", None),),
     "SimpleRNNCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
@@ -73,7 +77,15 @@ def snake_case(name: str) -> str:
 
 
 def layer_weight_names(class_name: str, config: dict) -> list[str]:
-    return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if flag is None or config.get(flag, True)]
+    return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if _present(config, flag)]
+
+
+def _present(config: dict, flag: str | None) -> bool:
+    if flag is None:
+        return True
+    if flag.startswith("!"):
+        return config.get(flag[1:]) is None
+    return bool(config.get(flag, True))
 
 
 class UnnamedWeights(ConversionError):
@@ -165,6 +177,8 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
                 raise ConversionError(model_file.path, f"weight {raw!r} of layer {layer_name!r} is missing")
             name = raw[:-2] if raw.endswith(":0") else raw
             parts = name.split("/")
+            if len(parts) == 1:  # created outside the layer's name scope (a Normalization adapted before its call)
+                parts = [layer_name, *parts]
             while len(parts) > 2 and parts[0] in prefixes:
                 parts = parts[1:]
             if model_file.keras_major == 3 and layer_name in parts[1:-1]:
