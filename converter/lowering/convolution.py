@@ -124,6 +124,37 @@ def channels_first_separable_2d(site: Site):
     return site.chain(steps), "SeparableConv2D(channels_first) -> Permute + SeparableConv2D + Permute"
 
 
+# A grouped Conv2D's config keys under their DepthwiseConv2D names.
+DEPTHWISE_KEYS = {
+    "kernel_initializer": "depthwise_initializer",
+    "kernel_regularizer": "depthwise_regularizer",
+    "kernel_constraint": "depthwise_constraint",
+}
+
+
+@rule("depthwise_conv", "Conv2D")
+def depthwise_conv(site: Site):
+    """A Conv2D with one input channel per group (ConvNeXt's 7x7 convolutions) is a DepthwiseConv2D: tried
+    before `grouped_conv`, whose block-diagonal kernel would be channels times larger."""
+    cfg = site.cfg
+    groups = int(cfg.get("groups") or 1)
+    if groups <= 1 or any(d != 1 for d in as_tuple(cfg.get("dilation_rate", 1), 2)):
+        return None
+    kh, kw, per_group, filters = site.kernel()
+    if per_group != 1 or filters % groups:
+        return None
+    multiplier = filters // groups
+    name = site.name
+    site.ctx.transforms[f"{name}/kernel"] = lambda w: w.reshape(kh, kw, groups, multiplier)
+    site.ctx.renames[f"{name}/kernel"] = f"{name}/depthwise_kernel"
+    depthwise = {DEPTHWISE_KEYS.get(k, k): v for k, v in cfg.items() if k not in ("filters", "groups")}
+    depthwise["depth_multiplier"] = multiplier
+    return (
+        site.chain([("DepthwiseConv2D", depthwise, None)]),
+        f"Conv2D(groups={groups}) -> DepthwiseConv2D(depth_multiplier={multiplier})",
+    )
+
+
 @rule("grouped_conv", "Conv1D", "Conv2D", "Conv3D")
 def grouped_conv(site: Site):
     cfg = site.cfg
