@@ -15,7 +15,7 @@ from converter.errors import ConversionError, UnsupportedModelError
 from converter.reader import read_array, read_model_file
 from converter.support import Issue
 from converter.training import Training
-from converter.weights import model_weights
+from converter.weights import UnnamedWeights, model_weights
 from converter.writer import (
     DEFAULT_SHARD_SIZE,
     PLAN_DTYPES,
@@ -90,9 +90,10 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
 
 def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
     cleaned = topology.clean(model_file.model_config)
+    skipped: list[UnnamedWeights] = []  # a custom layer's: the other layers' weights are still named for lowering
     try:
-        weights = model_weights(model_file, cleaned)
-        failure: Exception | None = None
+        weights = model_weights(model_file, cleaned, skipped)
+        failure: Exception | None = skipped[0] if skipped else None
     except (KeyError, TypeError, ConversionError) as e:
         weights, failure = [], e
     stored = {w.name: w for w in weights}
@@ -106,6 +107,7 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
             raise failure
         raise ConversionError(model_file.path, f"model config and weights do not match: {failure}") from failure
     written = lowering.written(weights, low)
+    weights = [w for w in weights if w.name not in low.folded]  # written into a lowered layer's config
     train = training.analyse(model_file, tfjs_config, weights)
     if train.carried and not low.training_exact:
         train = training.refused(model_file, "lowered_for_inference", _inexact_for_training(low))
@@ -128,7 +130,8 @@ def _inexact_for_training(low: lowering.Context) -> str:
     why = "; ".join(dict.fromkeys(lowering.LOWERINGS[r].why_not_for_training for r in rules))
     return (
         f"the model runs in TF.js only lowered ({', '.join(rules)} on {', '.join(layers[:3])}"
-        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but trains differently ({why})"
+        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but is not certified to train as "
+        f"Keras does ({why})"
     )
 
 
@@ -178,13 +181,14 @@ def convert(
         train = analysis.training
         if require_training and not train.carried:
             raise UnsupportedModelError(path, train.issues or [_not_compiled(path)])
-        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights} - low.replaced)
+        known = {w.name for w in weights} | {s for w in weights for s in w.sources} | low.replaced | low.folded
+        unknown = sorted(set(quantize_plan or {}) - known)
         if unknown:
             raise ConversionError(
                 path, f"the quantization plan names weights the model lacks: {', '.join(unknown[:5])}"
             )
         try:
-            quantize_plan = _plan_for_derived(weights, quantize or {}, quantize_plan)
+            quantize_plan = _plan_for_derived(low, quantize or {}, quantize_plan)
         except ValueError as e:
             raise ConversionError(path, f"weight {e}") from e
         if split_weights_by_layer:
@@ -221,7 +225,9 @@ def convert(
                     [[w if isinstance(w, tuple) else (w.name, w.load) for w in g] for g in weight_groups],
                     shard_size=shard_size,
                     quantize_map=quantize or {},
-                    plan=quantize_plan,
+                    plan=None
+                    if quantize_plan is None
+                    else {low.renames.get(k, k): v for k, v in quantize_plan.items()},
                 )
             except ConversionError as e:
                 raise ConversionError(path, e.problem) from e
@@ -245,20 +251,20 @@ def convert(
     )
 
 
-def _plan_for_derived(weights: list, quantize: dict, plan: dict[str, str] | None) -> dict[str, str] | None:
+def _plan_for_derived(low: lowering.Context, quantize: dict, plan: dict[str, str] | None) -> dict[str, str] | None:
     """The quantization plan extended to the weights a lowering derived: a derived weight nothing names is
     quantized as the stored weights it comes from are (a plan entry or a pattern naming `mha/query/kernel`
     covers `mha__q0/kernel`...); a constant a lowering adds (a mask's positions) stays float32."""
     extra: dict[str, str] = {}
-    for w in weights:
-        if w.sources == (w.name,) or (plan is not None and w.name in plan):
+    for name, derived in low.derived.items():
+        if plan is not None and name in plan:
             continue
-        if not w.sources:
-            extra[w.name] = "float32"
-        elif quantization_for(w.name, quantize) is None:
-            dtypes = {quantization_for(s, quantize, plan) or "float32" for s in w.sources}
+        if not derived.sources:
+            extra[name] = "float32"
+        elif quantization_for(name, quantize) is None:
+            dtypes = {quantization_for(s, quantize, plan) or "float32" for s in derived.sources}
             if len(dtypes) == 1:
-                extra[w.name] = dtypes.pop()
+                extra[name] = dtypes.pop()
     return {**(plan or {}), **extra} if extra else plan
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 from converter import lowering
+from converter.lowering.applications import MODULES as APPLICATION_LAYERS
 from converter.support import Issue, adapt_layer
 
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -82,6 +83,10 @@ def clean(obj):
             return obj["config"].get("name", "float32")
         if cls == "function" and isinstance(obj["config"], str):
             return obj["config"]
+        module = obj.get("module")
+        if cls in APPLICATION_LAYERS and module is not None and module not in APPLICATION_LAYERS[cls]:
+            # a class named like one of keras.applications' own layers, defined elsewhere: a custom layer
+            return {"class_name": f"{module}>{cls}", "config": clean(obj["config"])}
         if (
             obj.get("registered_name")
             and obj.get("registered_name") not in (cls, "function")

@@ -17,7 +17,6 @@ import numpy as np
 
 from converter.lowering.engine import Refuse, Site, Step, f32, make_entry, rule
 
-COMMON_KEYS = {"name", "trainable", "dtype"}
 INFERENCE_NEUTRAL = {
     "kernel_initializer",
     "bias_initializer",
@@ -51,15 +50,6 @@ CALL_KEYS = {"use_causal_mask", "return_attention_scores", "attention_mask", "tr
 # Keras 3's dot_product_attention; -1e9 in tf_keras's masked softmax, Keras 3's Softmax and Attention layers).
 KERAS3_DOT_PRODUCT_NEGATIVE = f32(-0.7 * 3.38953e38)
 MASK_NEGATIVE = -1e9
-
-
-def _check_config(site: Site, known: set[str]):
-    cfg = site.cfg
-    unknown = sorted(set(cfg) - COMMON_KEYS - INFERENCE_NEUTRAL - known)
-    if unknown:
-        raise Refuse(f"{site.cls} argument(s) {', '.join(unknown)} not known to this converter")
-    if cfg.get("dtype") not in (None, "float32"):
-        raise Refuse(f"{site.cls} computing in {cfg.get('dtype')} is not lowered (TF.js computes in float32)")
 
 
 def _call(site: Site) -> tuple[list[list], dict]:
@@ -167,7 +157,7 @@ def _causal(site: Site, kwargs: dict) -> bool:
 
 @rule("multi_head_attention", "MultiHeadAttention")
 def multi_head_attention(site: Site):
-    _check_config(site, MHA_KEYS)
+    site.expect(*INFERENCE_NEUTRAL, *MHA_KEYS)
     cfg, ctx, name = site.cfg, site.ctx, site.name
     refs, kwargs = _call(site)
     if cfg.get("use_gate"):
@@ -269,8 +259,8 @@ def _broadcast_sum(g: Graph, site: Site, query: list, key: list, dim: int, s: in
 
 @rule("attention", "Attention")
 def attention(site: Site):
-    _check_config(site, ATTENTION_KEYS)
-    cfg, ctx, name = site.cfg, site.ctx, site.name
+    site.expect(*INFERENCE_NEUTRAL, *ATTENTION_KEYS)
+    cfg, name = site.cfg, site.name
     refs, kwargs = _call(site)
     query, value = refs[0], refs[1]
     key = refs[2] if len(refs) > 2 else value
@@ -283,19 +273,19 @@ def attention(site: Site):
         scores = g.add("Dot", {"axes": [2, 2], "normalize": False}, "scores", query, key)
         raw = scores
         if cfg.get("use_scale"):
-            scores = g.rescale("scaled", scores, float(ctx.fold(f"{name}/scale")))
+            scores = g.rescale("scaled", scores, float(site.fold(f"{name}/scale")))
     else:
         q_shape, k_shape = _shape(site, 0), _shape(site, 2 if len(refs) > 2 else 1)
         dim = _static(q_shape, 2, "with score_mode='concat'", site)
         s = _static(k_shape, 1, "with score_mode='concat'", site)
         x = _broadcast_sum(g, site, query, key, dim, s)
         if cfg.get("use_scale"):
-            x = g.rescale("scaled", x, float(ctx.fold(f"{name}/scale")))
+            x = g.rescale("scaled", x, float(site.fold(f"{name}/scale")))
         x = g.add("Activation", {"activation": "tanh"}, "tanh", x)
         x = g.dense("reduce", x, 1, False)
         g.constant("reduce", "kernel", np.ones((dim, 1)))
         raw = g.per_step_reshape("scores", x, _length(site), [s])
-        scores = g.rescale("weighted", raw, float(ctx.fold(f"{name}/concat_score_weight")))
+        scores = g.rescale("weighted", raw, float(site.fold(f"{name}/concat_score_weight")))
     bias = _causal_bias(g, site, raw, refs, causal)
     g.attend(scores, value, None, bias)
     how = "Dot" if mode == "dot" else "broadcast Add + tanh + Dense(1)"
@@ -313,7 +303,7 @@ def _causal_bias(g: Graph, site: Site, raw: list, refs: list, causal: bool) -> l
 
 @rule("additive_attention", "AdditiveAttention")
 def additive_attention(site: Site):
-    _check_config(site, ATTENTION_KEYS)
+    site.expect(*INFERENCE_NEUTRAL, *ATTENTION_KEYS)
     cfg, ctx, name = site.cfg, site.ctx, site.name
     refs, kwargs = _call(site)
     query, value = refs[0], refs[1]
@@ -345,7 +335,7 @@ EQUATION = re.compile(r"(\.\.\.)?([a-zA-Z]+),([a-zA-Z]+)->(\.\.\.)?([a-zA-Z]+)")
 
 @rule("einsum_dense", "EinsumDense")
 def einsum_dense(site: Site):
-    _check_config(site, EINSUM_KEYS)
+    site.expect(*INFERENCE_NEUTRAL, *EINSUM_KEYS)
     cfg, ctx, name = site.cfg, site.ctx, site.name
     if cfg.get("quantization_config") is not None:
         raise Refuse("a quantized EinsumDense is not lowered")

@@ -216,8 +216,10 @@ def graph(
     tier="graph",
     quantized=(),
     lowered=(),
+    formats=None,
 ) -> Case:
     return Case(
+        formats=formats,
         name=name or build.__name__,
         tier=tier,
         build=build,

@@ -6,6 +6,7 @@ ordinary tolerance (no case here loosens it)."""
 from __future__ import annotations
 
 from harness.suite import builders as b
+from harness.suite.builders import Spec
 from harness.suite.declare import (
     CF,
     IMG,
@@ -15,6 +16,7 @@ from harness.suite.declare import (
     QUANTIZED,
     SEQ,
     SEQ_ATTN,
+    TFK,
     VOL,
     VOL_CF,
     activation,
@@ -147,6 +149,74 @@ LOWERED_CASES = [
         tier="lowered",
         lowered=["scalar_op", "tensor_op", "subtract"],
         **only(K3, "tf_keras writes tensor arithmetic as TFOpLambda layers, which the reject tier refuses"),
+    ),
+    # normalization layers TF.js lacks: statistics and scales from the file become Rescaling constants
+    graph(b.normalization_adapted, ["Normalization", "Dense"], tier="lowered", lowered=["normalization"]),
+    lowered("Normalization", {"mean": (0.5, -1.0, 2.0), "variance": (4.0, 1.0, 0.25)}, IMG, "normalization"),
+    lowered(
+        "Normalization",
+        {"axis": (1, 2), "mean": (1.0, 2.0, 3.0), "variance": (1.0, 4.0, 9.0)},
+        (4, 3, 2),
+        "normalization",
+    ),
+    lowered("GroupNormalization", {}, (6, 6, 4), "group_normalization"),
+    lowered("GroupNormalization", {"axis": 1}, (4, 3, 5), "group_normalization"),
+    lowered("GroupNormalization", {"groups": 3}, (5, 6), "group_normalization"),
+    lowered("UnitNormalization", {}, (3, 5), "unit_normalization"),
+    lowered("UnitNormalization", {}, (6,), "unit_normalization", label="rank2_input"),
+    lowered("RMSNormalization", {}, (3, 5), "rms_normalization", **only(K3, "tf_keras has no RMSNormalization")),
+    graph(
+        b.application_layers,
+        ["Conv2D", "LayerScale", "CustomScaleLayer"],
+        tier="lowered",
+        lowered=["layer_scale", "custom_scale"],
+    ),
+    # layers that are the identity at inference, removed
+    graph(
+        b.augmentation_in_model,
+        ["RandomCrop", "Sequential", "RandomFlip", "RandomRotation", "RandomWidth", "Rescaling", "Conv2D", "Dense"],
+        tier="lowered",
+        lowered=["augmentation"],
+    ),
+    graph(
+        b.augmentation_keras3,
+        ["RandAugment", "MixUp", "CutMix", "AugMix", "Solarization", "RandomBrightness", "Conv2D"],
+        tier="lowered",
+        lowered=["augmentation"],
+        formats=("keras",),  # Keras 3.15 cannot save RandomBrightness, Solarization and others to .h5 (pickle)
+        **only(K3, "tf_keras has none of these layers (its own are in augmentation_in_model)"),
+    ),
+    lowered(
+        "SpatialDropout2D",
+        {"rate": 0.5},
+        IMG,
+        "inference_identity",
+        after=(Spec("Conv2D", {"filters": 2, "kernel_size": 1}),),
+    ),
+    lowered("SpatialDropout3D", {"rate": 0.5}, VOL, "inference_identity", after=(Spec("Dense", {"units": 2}),)),
+    lowered("ActivityRegularization", {"l1": 0.01}, (4,), "inference_identity", after=(Spec("Dense", {"units": 2}),)),
+    # a grouped convolution with one channel per group: a DepthwiseConv2D, not a channels-times larger kernel
+    lowered("Conv2D", {"groups": 4, "filters": 8}, (6, 6, 4), "depthwise_conv"),
+    # tf_keras TensorFlow functions on tensors (Keras 3's op nodes: keras_ops below)
+    graph(
+        b.tf_ops,
+        ["TFOpLambda", "SlicingOpLambda", "ReLU", "Dense"],
+        tier="lowered",
+        lowered=["tf_op_lambda", "tf_op_slice"],
+        **only(TFK, "Keras 3 writes tensor arithmetic as op nodes (keras_ops), not TFOpLambda layers"),
+    ),
+    # held-out models: a lowered chain inside a real network must leave shapes TF.js can build the rest from
+    graph(
+        b.temporal_conv_net,
+        ["Cropping1D", "Subtract", "Conv1D", "Add", "Flatten", "Dense"],
+        tier="lowered",
+        lowered=["sequence_2d", "subtract", "causal_conv_1d"],
+    ),
+    graph(
+        b.segmentation_channels_first,
+        ["Conv2D", "BatchNormalization", "SpatialDropout2D", "Conv2DTranspose", "Concatenate", "Softmax"],
+        tier="lowered",
+        lowered=["batch_norm_axis", "inference_identity", "softmax_axis"],
     ),
     graph(
         b.relu_slope_shared,
