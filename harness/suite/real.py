@@ -3,9 +3,8 @@ a Transformer text classifier, a ViT, time-series Transformers, cross-attention,
 CNN encodings. Each runs through the lowerings its layers need (it names them) and is held to the ordinary
 tolerance. Shapes are small; the architectures are the examples'.
 
-Models that need lowerings of issue 18 part A (Normalization, augmentation removal, GroupNormalization,
-UnitNormalization) are built below too but listed in `NEEDS_ISSUE_18A`, not certified, until those lowerings
-land.
+Some go through issue 18 part A's lowerings too: augmentation removed at inference, an adapted Normalization,
+GroupNormalization, UnitNormalization.
 """
 
 from __future__ import annotations
@@ -138,57 +137,7 @@ def bahdanau_seq2seq(k):
     return nontrivial_weights(k.Model([source, target], k.layers.Dense(3, name="head")(x), name="bahdanau_seq2seq"))
 
 
-def real(build, layer_classes: str, lowered: str, inputs=None, **kw) -> Case:
-    return Case(
-        name=build.__name__,
-        tier="real",
-        build=build,
-        layer_classes=tuple(layer_classes.split()),
-        inputs=inputs,
-        lowered=tuple(lowered.split()),
-        formats=ONE_FILE_PER_FORMAT,
-        **kw,
-    )
-
-
-TOKENS = InputSpec((8,), kind="int", low=0, high=20)
-BLOCK = "MultiHeadAttention Dropout Add LayerNormalization Dense"
-
-REAL_CASES = [
-    real(
-        text_classifier,
-        f"Embedding {BLOCK} GlobalAveragePooling1D",
-        MHA,
-        inputs=(TOKENS, InputSpec((8,), kind="int", low=0, high=8)),
-    ),
-    real(vit, f"Conv2D Reshape {BLOCK} GlobalAveragePooling1D", MHA),
-    real(
-        timeseries_classifier,
-        f"{BLOCK} Conv1D GlobalAveragePooling1D",
-        f"{MHA} global_pooling_1d_channels_first",
-    ),
-    real(causal_forecaster, BLOCK, MHA),
-    real(cross_attention, "Dense LayerNormalization MultiHeadAttention Add", MHA),
-    real(
-        query_value_attention,
-        "Embedding Conv1D Attention GlobalAveragePooling1D Concatenate Dense",
-        "attention",
-        inputs=(InputSpec((6,), kind="int", low=0, high=20), TOKENS),
-    ),
-    real(
-        bahdanau_seq2seq,
-        "LSTM AdditiveAttention Concatenate Dense",
-        "additive_attention",
-        **only(
-            K3,
-            "tf_keras records no input shapes but an Input's, and AdditiveAttention's lowering needs the "
-            "encoder's sequence length: refused (not_lowerable) in tf_keras",
-        ),
-    ),
-]
-
-
-# --- models that need issue 18 part A's lowerings -----------------------------------------------------
+# --- preprocessing and normalization layers TF.js lacks, in real models -------------------------------
 
 
 def augmented_conv_net(k):
@@ -234,11 +183,69 @@ def unit_norm_embedding(k):
     return nontrivial_weights(k.Model(features, k.layers.UnitNormalization(name="l2")(x), name="unit_norm_embedding"))
 
 
-# Built, not certified: each needs a lowering issue 18 part A (branch issue-18a) adds; move them into
-# REAL_CASES with the lowerings they go through once it is merged.
-NEEDS_ISSUE_18A = {
-    augmented_conv_net: "RandomFlip and RandomRotation removed at inference",
-    tabular_normalization: "Normalization lowered",
-    groupnorm_residual: "GroupNormalization lowered",
-    unit_norm_embedding: "UnitNormalization lowered",
-}
+def real(build, layer_classes: str, lowered: str, inputs=None, **kw) -> Case:
+    return Case(
+        name=build.__name__,
+        tier="real",
+        build=build,
+        layer_classes=tuple(layer_classes.split()),
+        inputs=inputs,
+        lowered=tuple(lowered.split()),
+        formats=ONE_FILE_PER_FORMAT,
+        **kw,
+    )
+
+
+TOKENS = InputSpec((8,), kind="int", low=0, high=20)
+TF_KERAS_SHAPES = (
+    "tf_keras records no input shape but an Input's, and the {layer} lowering needs its input's static shape: "
+    "refused (not_lowerable) in tf_keras"
+)
+BLOCK = "MultiHeadAttention Dropout Add LayerNormalization Dense"
+
+REAL_CASES = [
+    real(
+        text_classifier,
+        f"Embedding {BLOCK} GlobalAveragePooling1D",
+        MHA,
+        inputs=(TOKENS, InputSpec((8,), kind="int", low=0, high=8)),
+    ),
+    real(vit, f"Conv2D Reshape {BLOCK} GlobalAveragePooling1D", MHA),
+    real(
+        timeseries_classifier,
+        f"{BLOCK} Conv1D GlobalAveragePooling1D",
+        f"{MHA} global_pooling_1d_channels_first",
+    ),
+    real(causal_forecaster, BLOCK, MHA),
+    real(cross_attention, "Dense LayerNormalization MultiHeadAttention Add", MHA),
+    real(
+        query_value_attention,
+        "Embedding Conv1D Attention GlobalAveragePooling1D Concatenate Dense",
+        "attention",
+        inputs=(InputSpec((6,), kind="int", low=0, high=20), TOKENS),
+    ),
+    real(
+        bahdanau_seq2seq,
+        "LSTM AdditiveAttention Concatenate Dense",
+        "additive_attention",
+        **only(K3, TF_KERAS_SHAPES.format(layer="AdditiveAttention")),
+    ),
+    real(
+        augmented_conv_net,
+        "RandomFlip RandomRotation Rescaling Conv2D MaxPooling2D GlobalAveragePooling2D Dense",
+        "augmentation",
+    ),
+    real(tabular_normalization, "Normalization Dense", "normalization"),
+    real(
+        groupnorm_residual,
+        "Conv2D GroupNormalization Activation Add",
+        "group_normalization",
+        **only(K3, TF_KERAS_SHAPES.format(layer="GroupNormalization")),
+    ),
+    real(
+        unit_norm_embedding,
+        "Dense UnitNormalization",
+        "unit_normalization",
+        **only(K3, TF_KERAS_SHAPES.format(layer="UnitNormalization")),
+    ),
+]
