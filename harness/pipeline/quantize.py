@@ -241,13 +241,21 @@ class Planner:
 
 
 def float32_weights(path) -> dict[str, np.ndarray]:
-    """Every weight of a model file under its TF.js name, as stored (what a quantized conversion starts from)."""
-    from converter import topology
-    from converter.reader import read_array, read_model_file
-    from converter.weights import model_weights
+    """Every weight a conversion of the model file writes, in float32, under the name TF.js loads it by (a
+    lowering's transformed, renamed and derived weights included): what a quantized conversion encodes."""
+    from converter.api import tfjs_weights
 
-    with read_model_file(path) as mf:
-        return {w.name: read_array(w.dataset) for w in model_weights(mf, topology.clean(mf.model_config))}
+    return tfjs_weights(path)
+
+
+def manifest_dtypes(directory: Path) -> dict[str, str]:
+    """Each weight's dtype in a converted artifact's manifest: its quantization's, else float32."""
+    model = json.loads((Path(directory) / "model.json").read_text())
+    return {
+        spec["name"]: (spec.get("quantization") or {}).get("dtype", "float32")
+        for group in model["weightsManifest"]
+        for spec in group["weights"]
+    }
 
 
 def max_abs(outputs, reference) -> float:
