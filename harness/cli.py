@@ -1,12 +1,14 @@
 """The `tfjs-certify` command (also `python -m harness`).
 
+    tfjs-certify setup
     tfjs-certify certify [MODEL_FILE|DIR ...] [--backend cpu,wasm] [-k EXPR] [--shard I/N] [--out DIR] ...
     tfjs-certify merge SHARD.json ... -o OUT.json [--baseline FILE]
     tfjs-certify plan MODEL_FILE OUT_DIR --max-error E [--inputs FILE] [--backend ...]
     tfjs-certify compare BASELINE NEW [--update-baseline]
 
 Exit codes: 0 fine, 1 certification failed or a regression was found, 2 bad input (one line naming
-the file and the problem), 3 an internal error. Tracebacks only with --verbose.
+the file and the problem) or a missing prerequisite (one line naming it and the command that fixes it),
+3 an internal error. Tracebacks only with --verbose.
 """
 
 from __future__ import annotations
@@ -133,6 +135,32 @@ def cmd_certify(args) -> int:
     )
 
 
+def cmd_setup(args) -> int:
+    """Install what certifying needs outside Python, once: TF.js (npm ci, into the user cache) and a Chromium;
+    then start Chromium with TF.js on every backend."""
+    from js_runner import browser, install
+
+    try:
+        where = install.find()
+        print(f"TF.js {install.version()}: {where}")
+    except install.Missing:
+        where = install.install()
+        print(f"TF.js {install.version()}: installed in {where}")
+    print(f"Chromium: {browser.ensure()}")
+    if args.no_check:
+        return EXIT_OK
+    from harness.pipeline.run import TIMEOUT_S
+    from js_runner import BrowserSession
+
+    with BrowserSession(backends=tuple(BACKENDS), timeout_s=TIMEOUT_S) as session:
+        print(f"Chromium {session.browser_version} runs TF.js on:")
+        for name, info in session.backends.items():
+            print(
+                f"  {name}: " + (f"ok (TF.js {info.tfjs_version})" if info.available else f"UNAVAILABLE: {info.reason}")
+            )
+        return EXIT_OK if all(info.available for info in session.backends.values()) else EXIT_FAILED
+
+
 def cmd_merge(args) -> int:
     from harness.results import merge
     from harness.results.finish import conclude
@@ -212,12 +240,32 @@ def _print_diff(gate, diff) -> None:
         print(f"no changes in the {diff.compared} records both reports share")
 
 
+def _tfjs_version() -> str:
+    from js_runner import install
+
+    return install.version()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfjs-certify",
         description="Convert Keras models to TF.js Layers and certify them in headless Chromium.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,merge,plan,compare}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{setup,certify,merge,plan,compare}")
+
+    s = sub.add_parser(
+        "setup",
+        help="install TF.js and find (or install) Chromium, once; then check every backend starts",
+        description=f"Install TF.js {_tfjs_version()} with `npm ci` (pinned, every package checked against "
+        "package-lock.json's hashes) into $TFJS_CERTIFY_TFJS_DIR, else the user cache "
+        "($XDG_CACHE_HOME/tfjs-certify, ~/.cache by default), unless a clone's js_runner/node_modules already "
+        "holds it; find a Chromium ($CHROMIUM_PATH, Playwright's, /usr/bin/chromium, chromium-browser, google-chrome; "
+        "as root on Debian it installs the chromium package); then start it with TF.js on cpu, wasm and webgl. "
+        "Exit 1 when a backend does not start.",
+    )
+    s.add_argument("--no-check", action="store_true", help="install only; do not start the browser")
+    s.add_argument("--verbose", action="store_true", help="tracebacks on errors")
+    s.set_defaults(func=cmd_setup)
 
     c = sub.add_parser(
         "certify",
@@ -344,8 +392,9 @@ def main(argv=None) -> int:
         if args.verbose:
             raise
         from harness.results.compat import ReportError
+        from js_runner.install import Missing
 
-        if isinstance(e, (UsageError, ReportError)):
+        if isinstance(e, (UsageError, ReportError, Missing)):
             print(f"tfjs-certify {args.command}: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(

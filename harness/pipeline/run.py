@@ -182,7 +182,10 @@ def run(
     from harness.results.compat import omissions
     from harness.results.finish import finish
     from harness.results.render import summary_table
+    from js_runner import browser, install
 
+    browser.find_chromium()  # a missing Chromium or TF.js is one line (install.Missing), before any worker starts
+    install.find()
     console = Console(stderr=True)
     quiet()
     start = time.time()
