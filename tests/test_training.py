@@ -252,7 +252,8 @@ def adam_case(tmp_path_factory):
 
 
 @pytest.mark.browser
-def test_a_wrong_hyper_parameter_fails(browser, adam_case):
+def test_a_wrong_hyper_parameter_fails(tfjs_browser, adam_case):
+    browser = tfjs_browser
     from harness.pipeline import tolerance, training
 
     variant, prepared, converted = adam_case
@@ -277,7 +278,8 @@ def _readme_example() -> str:
 
 
 @pytest.mark.browser
-def test_the_readme_retraining_example_runs(browser, adam_case):
+def test_the_readme_retraining_example_runs(tfjs_browser, adam_case):
+    browser = tfjs_browser
     """The README's JavaScript, run as written in the page, against a converted compiled model."""
     _, _, converted = adam_case
     code = _readme_example()
