@@ -42,6 +42,14 @@ def _backends(values) -> list[str]:
     return out
 
 
+def cores() -> int:
+    """The CPUs this process may run on (`-j`'s default)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _positive_int(text) -> int:
     try:
         n = int(text)
@@ -132,6 +140,7 @@ def cmd_certify(args) -> int:
         baseline=Path(args.baseline) if args.baseline else None,
         update_baseline=args.update_baseline,
         shard=shard,
+        progress_interval_s=args.progress_interval,
     )
 
 
@@ -298,7 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
         "files (by size), split the same way on every machine; join the reports with tfjs-certify merge",
     )
     c.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default: reports/)")
-    c.add_argument("-j", "--workers", type=_positive_int, default=1, metavar="N", help="parallel workers (default: 1)")
+    c.add_argument(
+        "-j",
+        "--workers",
+        type=_positive_int,
+        default=cores(),
+        metavar="N",
+        help=f"parallel worker processes for the reference suite, one browser each (default: one per core, {cores()})",
+    )
+    c.add_argument(
+        "--progress-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="when output is no terminal (CI, a log), print how far the run is every S seconds (default: 30)",
+    )
     c.add_argument(
         "--inputs",
         metavar="FILE",
