@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from converter import lowering
+from converter import lowering, masks
 from converter.support import Issue, adapt_layer
 
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -99,6 +99,7 @@ def translate_model(model_config: dict, *, keras: int, low: lowering.Context | N
     out = _container(config, keras, issues, low)
     if low is not None:
         issues.extend(low.issues)
+    issues.extend(masks.refusals(out))
     return out, issues
 
 

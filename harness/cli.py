@@ -128,6 +128,15 @@ def cmd_certify(args) -> int:
     backends = _backends(args.backend)
     from harness.pipeline import reference, run
 
+    if not models:
+        from harness.suite import CASES
+
+        try:
+            selected = run.select_variants(CASES, args.select)
+        except ValueError as e:  # a malformed -k expression
+            raise UsageError(str(e)) from None
+        if not selected:
+            raise UsageError(f"no case of the reference suite matches -k {args.select!r}")
     if args.cache_dir:
         reference.set_cache_dir(Path(args.cache_dir))
     return run.run(
@@ -207,8 +216,9 @@ def cmd_plan(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from harness.files import write_atomic
     from harness.results import baseline as gate
-    from harness.results import compat, render
+    from harness.results import compat
 
     new = compat.load(args.new)
     if args.update_baseline:
@@ -221,7 +231,7 @@ def cmd_compare(args) -> int:
             except compat.ReportError as e:
                 print(f"(previous baseline unreadable, replacing it: {e})")
         path.parent.mkdir(parents=True, exist_ok=True)
-        render.write_atomic(path, gate.Baseline.from_report(new).dumps())
+        write_atomic(path, gate.Baseline.from_report(new).dumps())
         print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
         from harness.results.finish import write_costs
 
@@ -298,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-k",
         dest="select",
         metavar="EXPR",
-        help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)",
+        help="run only the cases whose id matches EXPR, read as pytest reads -k: case-insensitive substrings "
+        "joined with and, or, not and parentheses",
     )
     c.add_argument(
         "--shard",

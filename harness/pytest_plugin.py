@@ -350,6 +350,7 @@ class _Session:
             selection = Selection(expected=None, filters=self._filters())
         if not selection.expected and not self.records:
             return  # nothing was certified: no report
+        from harness.pipeline import tolerance
         from harness.pipeline.environment import merge_environments
         from harness.results.finish import finish
         from harness.results.record import Record
@@ -362,9 +363,11 @@ class _Session:
             write(f"tfjs-certify: records certified by more than one test: {', '.join(twice)}; give each a name=")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return
+        env = merge_environments(self.envs)
         status, _ = finish(
             records,
-            merge_environments(self.envs),
+            env,
+            tolerances=tolerance.policy_json(env),
             command="pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args),
             duration_s=time.time() - self.started,
             out_dir=reports_dir(config),

@@ -11,9 +11,11 @@ import sys
 
 from js_runner.install import Missing
 
-# Flags for every launch. Playwright adds `--headless` itself.
+# Flags for every launch. Playwright adds `--headless` itself. `--enable-unsafe-webgpu` exposes WebGPU in
+# headless Chromium on Linux (SwiftShader's fallback adapter here); without it requestAdapter() returns null.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
+    "--enable-unsafe-webgpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

@@ -33,6 +33,7 @@ NEEDED = (
     "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
     "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
     "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
+    "@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js",
 )
 MARK = ".tfjs-certify-setup"  # written by `install`: only a folder holding it is ever replaced
 NPM_CI = ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error", "--prefer-offline"]
