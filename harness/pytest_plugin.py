@@ -392,6 +392,7 @@ class _Session:
             filters.append(f"--tfjs-backend {','.join(selected_backends(config))}")
         if getattr(opt, "deselect", None) or getattr(opt, "lf", False):
             filters.append("--deselect/--lf")
-        if config.args_source == pytest.Config.ArgsSource.ARGS:
+        source = getattr(config, "args_source", None)  # pytest >= 7.3: tests named on the command line, or not
+        if source is not None and source.name == "ARGS":
             filters.append(f"a selection of tests ({' '.join(config.args)})")
         return filters

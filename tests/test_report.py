@@ -547,7 +547,9 @@ def quantized_records():
             r = record("TinyApp", b, classes=["Conv2D"], tier="app", max_abs=err * (1 + 1e-3 * i))
             r.id = r.id if form == "float32" else r.id.replace(f"-{b}", f"-{form}-{b}")
             if form != "float32":
-                r.quantization = Quantization(form, int(4096 * ratio), 4096, ratio, 0.5, "dense/kernel")
+                q = Quantization(form, int(4096 * ratio), 4096, ratio, 0.5, "dense/kernel")
+                q.float32_max_abs = q.keras_max_abs = r.max_abs  # the chart plots the cost of quantization
+                r.quantization = q
             recs.append(r)
     return recs
 
