@@ -57,13 +57,14 @@ def keras_module(flavour: str):
     from harness import tf_policy
 
     tf_policy.apply()  # a no-op once the harness is imported; here for callers that import only this module
-    if flavour == "tf_keras":
-        import tf_keras
+    with tf_policy.quiet_start():  # TensorFlow's start-up lines, once per process, are nobody's business
+        if flavour == "tf_keras":
+            import tf_keras
 
-        return tf_keras
-    import keras
+            return tf_keras
+        import keras
 
-    return keras
+        return keras
 
 
 @functools.cache
