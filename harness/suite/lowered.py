@@ -19,6 +19,7 @@ from harness.suite.declare import (
     TFK,
     VOL,
     VOL_CF,
+    WEBGPU_INT_CATEGORY_ENCODING,
     activation,
     attending,
     graph,
@@ -106,6 +107,7 @@ LOWERED_CASES = [
             "category_encoding_copy",
             dtype="int32",
             inputs=tokens(n, 6),
+            known=(WEBGPU_INT_CATEGORY_ENCODING,),
         )
         for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))
     ],
