@@ -381,7 +381,7 @@ def test_tf_keras_tensorflow_functions_become_layers(tmp_path):
 
     model = tf_ops(tf_keras)
     x = np.random.default_rng(7).normal(size=(2, 4, 6)).astype("float32")
-    _lowered_matches(model, x, tmp_path, ["tf_op_lambda", "tf_op_slice"], ".h5", rtol=1e-5)
+    _lowered_matches(model, x, tmp_path, ["scalar_op", "tensor_op", "tf_op_lambda", "tf_op_slice"], ".h5", rtol=1e-5)
 
 
 @pytest.mark.parametrize("k", [keras, tf_keras], ids=["keras3", "tf_keras"])
