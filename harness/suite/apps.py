@@ -98,8 +98,8 @@ APP_CASES += [
     ),
     app(
         "RegNetX002",
-        f"Rescaling {CONV_BN} ReLU TFOpLambda GlobalAveragePooling2D Dense",
-        lowered=["grouped_conv", "tensor_op", "tf_op_lambda"],
+        "Rescaling Conv2D BatchNormalization ReLU TFOpLambda GlobalAveragePooling2D Dense",
+        lowered=["grouped_conv", "tensor_op"],
         quantized=FLOAT32,
         **only(TFK, "Keras 3.15 has no RegNet"),
     ),

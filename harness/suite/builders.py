@@ -106,7 +106,20 @@ class App:
     def __call__(self, k):
         build = getattr(k.applications, self.cls)
         model = build(weights=None, input_shape=self.input_shape, classes=self.classes, classifier_activation=None)
-        return nontrivial_weights(model)
+        return refreshed(nontrivial_weights(model))
+
+
+def refreshed(model):
+    """`model` once every layer that caches tensors derived from its weights has recomputed them: a Normalization
+    reads its mean and variance into constants when built (`finalize_state`), so weights assigned later reach
+    its saved file but not its own outputs, and the reference would disagree with the file (EfficientNet)."""
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", []))
+        if type(layer).__name__ == "Normalization" and layer.weights:
+            layer.finalize_state()
+    return model
 
 
 # Custom layers are defined per Keras module on first use: each flavour registers its own class.
