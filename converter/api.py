@@ -122,7 +122,8 @@ def _inexact_for_training(low: lowering.Context) -> str:
     return (
         f"the model runs in TF.js only lowered ({', '.join(rules)} on {', '.join(layers[:3])}"
         f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but trains differently "
-        "(it adds weights held at zero that training would move)"
+        "(it adds weights held at zero that training would move, holds weights as constants, or leaves out a layer "
+        "that acts only in training: converter/lowering_table.py)"
     )
 
 

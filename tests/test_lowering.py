@@ -515,3 +515,14 @@ def test_slices_with_a_step_an_index_or_bounds_from_an_unknown_size_are_refused(
     x = tf_keras.layers.Dense(4)(inp)
     for sliced in (x[:, ::2], x[:, 1], x[:, 1:3], x[:, :, 1:]):
         assert "not_lowerable" in _codes(tf_keras.Model(inp, sliced), tmp_path, ".h5")
+
+
+def test_a_compiled_model_with_augmentation_converts_uncompiled(tmp_path):
+    inp = keras.Input((6, 6, 3))
+    x = keras.layers.RandomFlip()(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    model.compile(optimizer="sgd", loss="mse")
+    analysis = converter.check(_save(model, tmp_path, "augmented"))
+    assert analysis.supported and not analysis.training.carried
+    (issue,) = analysis.training.issues
+    assert issue.code == "lowered_for_inference" and "augmentation" in issue.reason
