@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+ZERO_WEIGHTS = "it adds weights held at zero that training would move"
+
 
 @dataclasses.dataclass(frozen=True)
 class Lowering:
@@ -19,6 +21,7 @@ class Lowering:
     replacement: str
     why_exact: str
     training_exact: bool = True
+    why_not_for_training: str = ""  # when training_exact is False: what TF.js would train differently
 
 
 LOWERINGS = {
@@ -94,12 +97,14 @@ LOWERINGS = {
         "the same layer with the kernel dilated: zeros inserted between its taps",
         "a dilated convolution is the convolution with the dilated kernel; the added products are 0 * x",
         training_exact=False,
+        why_not_for_training=ZERO_WEIGHTS,
     ),
     "grouped_conv": Lowering(
         "Conv1D/2D/3D with groups > 1 (TF.js ignores groups)",
         "the same convolution with a block-diagonal kernel",
         "each group sees only its channels; the added products are 0 * x",
         training_exact=False,
+        why_not_for_training=ZERO_WEIGHTS,
     ),
     "batch_norm_axis": Lowering(
         "BatchNormalization over an axis other than the last (TF.js cpu and wasm cycle its parameters over "
@@ -129,6 +134,7 @@ LOWERINGS = {
         "group g's filters g*m..g*m+m-1 see channel g alone, as depthwise output channel g*m+j does: the same "
         "products and sums (a block-diagonal kernel, grouped_conv, would be C times larger)",
         training_exact=False,
+        why_not_for_training="its kernel is written reshaped, for a DepthwiseConv2D",
     ),
     "normalization": Lowering(
         "Normalization (no TF.js class): (x - mean) / max(sqrt(var), 1e-7), or with invert=True "
@@ -141,6 +147,7 @@ LOWERINGS = {
         "close (both measured within 1.1e-7 relative of Keras on cpu, wasm and webgl), but holds weights that "
         "TF.js's fit would normalize with batch statistics: the Rescaling form holds none",
         training_exact=False,
+        why_not_for_training="its statistics become constants of Rescaling layers",
     ),
     "group_normalization": Lowering(
         "GroupNormalization (no TF.js class)",
@@ -151,6 +158,7 @@ LOWERINGS = {
         "Keras folds them into one multiply-add, which reassociates within float32 rounding. Needs the static "
         "input shape (refused otherwise)",
         training_exact=False,
+        why_not_for_training="its gamma and beta become constants of a Rescaling",
     ),
     "unit_normalization": Lowering(
         "UnitNormalization (no TF.js class): x * rsqrt(sum(x^2)) over the last axis",
@@ -161,6 +169,8 @@ LOWERINGS = {
         "Keras clamps instead (Keras 3: rsqrt at 1e12; tf_keras: the sum at 1e-12): the two differ only for "
         "inputs of norm below 1e-8 (Keras 3) or 1e-6 (tf_keras). Needs the static input shape",
         training_exact=False,
+        why_not_for_training="it is computed through Concatenate(x, -x) and a LayerNormalization, whose gradients "
+        "are not certified",
     ),
     "rms_normalization": Lowering(
         "RMSNormalization (no TF.js class): x * rsqrt(mean(x^2) + eps) * scale over the last axis",
@@ -169,18 +179,21 @@ LOWERINGS = {
         "concat(x, -x) has mean 0 and variance mean(x^2): LayerNormalization computes Keras's formula with "
         "its own epsilon, term by term. Needs the static input shape",
         training_exact=False,
+        why_not_for_training="its scale becomes a constant of a Rescaling",
     ),
     "layer_scale": Lowering(
         "ConvNeXt's LayerScale (keras.applications.convnext; TF.js has no such class): x * gamma",
         "Rescaling(scale=gamma) per channel, gamma read from the file",
         "the same product over the last axis",
         training_exact=False,
+        why_not_for_training="gamma becomes a constant of a Rescaling",
     ),
     "custom_scale": Lowering(
         "InceptionResNetV2's CustomScaleLayer (keras.applications.inception_resnet_v2): x + y * scale",
         "Rescaling(scale) on y, then Add",
         "the same product, then the same sum",
         training_exact=False,
+        why_not_for_training="its gradients through Rescaling and Add are not certified",
     ),
     "augmentation": Lowering(
         "image augmentation layers TF.js lacks (every Random* layer of Keras 3 and tf_keras, AugMix, CutMix, "
@@ -190,12 +203,14 @@ LOWERINGS = {
         "tf_keras 2.21); a call with training=True, or a model with an integer input, is refused. AutoContrast "
         "acts at inference and stays refused; RandomWidth is never mapped to TF.js's, which resizes",
         training_exact=False,
+        why_not_for_training="the layers are removed, where Keras augments while training",
     ),
     "inference_identity": Lowering(
         "SpatialDropout2D, SpatialDropout3D, ActivityRegularization (no TF.js class)",
         "removed",
         "the identity at inference (dropout only drops, and the activity loss only adds to the loss, in training)",
         training_exact=False,
+        why_not_for_training="the layers are removed, where Keras drops out or adds the activity loss while training",
     ),
     "tf_op_lambda": Lowering(
         "tf_keras TFOpLambda layers of a TensorFlow function other than arithmetic (RegNet's `tf.nn.silu`); the "
@@ -206,6 +221,8 @@ LOWERINGS = {
         "the same function (tf.nn.silu is TF.js's swish, x * sigmoid(x)); a reshape's -1 is resolved from the "
         "static shape, never written (TF.js would keep it in its static shape)",
         training_exact=False,
+        why_not_for_training="no train case certifies gradients through these Activation, Reshape, Permute "
+        "and Concatenate layers in place of TensorFlow's functions",
     ),
     "tf_op_slice": Lowering(
         "tf_keras SlicingOpLambda `x[:, a:b]` (rank 3) and `x[:, a:b, c:d]` (rank 4): contiguous slices of the "
@@ -213,6 +230,7 @@ LOWERINGS = {
         "Cropping2D (rank 4), or the sequence_2d chain around Cropping2D (rank 3)",
         "the same elements, moved without arithmetic; bounds counted from the end need the static shape",
         training_exact=False,
+        why_not_for_training="its gradients through Cropping2D are not certified",
     ),
     "scalar_op": Lowering(
         "Keras 3 tensor arithmetic with a constant (x + c, x - c, x * c, x / c; as in MobileNetV3's hard_sigmoid), "
@@ -222,6 +240,54 @@ LOWERINGS = {
         "x * 1 + c and x * c + 0 are exactly x + c and x * c; x / c becomes x * (1/c), as Keras's graph computes. "
         "A per-channel constant needs the input's last dimension (one that would broadcast the input to another "
         "shape is refused)",
+    ),
+    "multi_head_attention": Lowering(
+        "MultiHeadAttention on rank-3 inputs, without masks or returned scores (TF.js 4.22 registers no such "
+        "class): self- and cross-attention, a separate key, use_bias, output_shape, dropout (identity at "
+        "inference), use_causal_mask with static lengths",
+        "per head: Dense projections with the head's slice of the query, key and value kernels, Dot(axes=[2, 2]) "
+        "for the scores, Rescaling(1/sqrt(key_dim)), Softmax, Dot(axes=[2, 1]) with the values; Concatenate "
+        "over heads, then a Dense with the output kernel reshaped from [heads, value_dim, E] to "
+        "[heads*value_dim, E]; a causal mask as a constant bias added to the scores",
+        "the same products and sums as Keras's einsums, head by head; the scale is applied where Keras applies "
+        "it (tf_keras, and Keras 3 with dropout: the query; Keras 3 otherwise: the scores); a masked score gets "
+        "Keras's large negative (-1e9, or Keras 3's -0.7 * float32 max), whose exp the softmax makes exactly 0 "
+        "as Keras's does",
+        training_exact=False,
+        why_not_for_training="its kernels are split per head and its causal mask is built from constant "
+        "weights, which TF.js would train",
+    ),
+    "attention": Lowering(
+        "Attention (Luong) without masks or returned scores, score_mode dot or concat, use_scale; "
+        "use_causal_mask with static lengths (TF.js 4.22 has no such class)",
+        "dot: Dot(axes=[2, 2]), Rescaling(scale); concat: Reshape query and key to [T, 1, D] and [1, S, D], Add "
+        "(broadcast), Rescaling(scale), tanh, a Dense(1) of ones, Reshape to [T, S], Rescaling(concat weight); "
+        "then Softmax and Dot(axes=[2, 1]) with the values",
+        "Keras's formula term by term; its scalar weights become the Rescaling's constants; a causal mask is "
+        "Keras's -1e9 added to the masked scores",
+        training_exact=False,
+        why_not_for_training="its scalar weights become constants of the config, which TF.js does not train",
+    ),
+    "additive_attention": Lowering(
+        "AdditiveAttention (Bahdanau) without masks or returned scores; use_causal_mask with static lengths "
+        "(TF.js 4.22 has no such class)",
+        "Reshape query and key to [T, 1, D] and [1, S, D], Add (broadcast), tanh, a Dense(1) whose kernel is the "
+        "scale vector (ones without use_scale), Reshape to [T, S], Softmax, Dot(axes=[2, 1]) with the values",
+        "sum(scale * tanh(q + k)) is the Dense's dot product of tanh(q + k) with the scale vector",
+        training_exact=False,
+        why_not_for_training="the layer's weight becomes a Dense kernel, and without use_scale a constant one "
+        "TF.js would train",
+    ),
+    "einsum_dense": Lowering(
+        "EinsumDense whose equation contracts only the input's last axis with one kernel axis ('ab,bc->ac', "
+        "'abc,cd->abd', '...b,bc->...c', 'abc,cde->abde'), bias over kernel axes only (TF.js 4.22 has no such "
+        "class)",
+        "Dense with the kernel transposed and reshaped to [input dim, product of the other kernel axes] (bias "
+        "broadcast and flattened alike), then Reshape and Permute to the equation's output axes",
+        "the same products summed over the same axis; reshaping and permuting move values without arithmetic",
+        training_exact=False,
+        why_not_for_training="a bias over some output axes is written broadcast, as separate weights TF.js "
+        "would train apart",
     ),
     "tensor_op": Lowering(
         "Keras 3 arithmetic of two tensors (x + y, x - y, x * y), and keras.ops.relu6; tf_keras's TFOpLambda of "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from converter import lowering
+from converter import lowering, masks
 from converter.lowering.applications import MODULES as APPLICATION_LAYERS
 from converter.support import Issue, adapt_layer
 
@@ -38,6 +38,9 @@ TRAINING_SENSITIVE = (
     "RNN",
     "Bidirectional",
     "TimeDistributed",
+    "MultiHeadAttention",  # dropout on the attention weights
+    "Attention",
+    "AdditiveAttention",
     "Functional",
     "Sequential",
     "Model",
@@ -100,10 +103,19 @@ def translate_model(model_config: dict, *, keras: int, low: lowering.Context | N
     on every container (what it applied, and the weight transforms it needs, are left in `low`)."""
     issues: list[Issue] = []
     config = clean(_mark_ops(copy.deepcopy(model_config), keras))
-    _drop_zero_output_for_mask(config, masks=_makes_masks(config))
+    has_masks = _makes_masks(config)
+    _drop_zero_output_for_mask(config, masks=has_masks)
+    if low is not None and has_masks:
+        # a nested model's inputs carry the masks of the tensors it is called on; the model's own never do
+        low.nested_inputs_masked = True
+        low.top_inputs = {str(ref[0]) for ref in _flat_triples((config.get("config") or {}).get("input_layers"))}
     out = _container(config, keras, issues, low)
     if low is not None:
+        # A class TF.js lacks that the lowering stage refused: its reason (the form not lowered) says more.
+        refused = {(i.layer, i.class_name) for i in low.issues}
+        issues = [i for i in issues if not (i.code == "unknown_layer" and (i.layer, i.class_name) in refused)]
         issues.extend(low.issues)
+    issues.extend(masks.refusals(out))
     return out, issues
 
 
@@ -258,7 +270,7 @@ def _flat_triples(value):
 
 
 def _functional(cfg: dict, keras: int, issues: list, low=None) -> dict:
-    entries = cfg.get("layers") or []
+    entries: list = [_attention_inputs(e) for e in cfg.get("layers") or []]
     if low is not None and keras == 3:
         entries = [_lower_op(e, low) for e in entries]
         for e in entries:
@@ -296,6 +308,36 @@ def _functional(cfg: dict, keras: int, issues: list, low=None) -> dict:
         "input_layers": _flat_triples(cfg.get("input_layers")),
         "output_layers": outputs,
     }
+
+
+def _attention_inputs(entry: dict) -> dict:
+    """MultiHeadAttention is called as `mha(query, value, key=None, attention_mask=None, ...)`: Keras 3 writes
+    the tensors as arguments, tf_keras as `value` and `key` keyword arguments of the query's node. Both become
+    one input list [query, value(, key)], as Attention takes its inputs, so every reference to an input is a
+    node's input (lowering redirects those); a tensor `attention_mask` is kept as `True`, for the lowering to
+    refuse by name."""
+    if entry.get("class_name") != "MultiHeadAttention":
+        return entry
+    nodes: list = []
+    for node in entry.get("inbound_nodes") or []:
+        if isinstance(node, dict):  # Keras 3: {"args": [query, value(, key)], "kwargs": {...}}
+            kwargs = dict(node.get("kwargs") or {})
+            tensors = list(node.get("args") or [])
+            for key in ("query", "value", "key")[len(tensors) :]:
+                if _is_tensor(kwargs.get(key)):
+                    tensors.append(kwargs.pop(key))
+            if _is_tensor(kwargs.get("attention_mask")):
+                kwargs["attention_mask"] = True
+            nodes.append({"args": [tensors], "kwargs": kwargs})
+        elif node and isinstance(node[0], list) and len(node[0]) == 4 and isinstance(node[0][3], dict):
+            first, kwargs = node[0][:3], dict(node[0][3])  # tf_keras: [[query..., {"value": [...], ...}]]
+            refs = [first] + [kwargs.pop(k)[:3] for k in ("value", "key") if isinstance(kwargs.get(k), list)]
+            if isinstance(kwargs.get("attention_mask"), list):
+                kwargs["attention_mask"] = True
+            nodes.append([[*ref, dict(kwargs)] for ref in refs])
+        else:
+            nodes.append(node)
+    return {**entry, "inbound_nodes": nodes}
 
 
 def _tensor_shapes(obj) -> list:

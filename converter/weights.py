@@ -21,8 +21,10 @@ import h5py
 from converter.errors import ConversionError
 
 # Weights each layer class creates, in creation order, with the config flag that must be true for it
-# to exist (`!key`: the key must be unset). The single place to add a layer with weights.
-WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
+# to exist (`!key`: the key must be unset; a (key, value) pair: the config must hold it). The single place to
+# add a layer with weights.
+Flag = str | tuple[str, str] | None
+WEIGHT_NAMES: dict[str, tuple[tuple[str, Flag], ...]] = {
     "Dense": (("kernel", None), ("bias", "use_bias")),
     "Conv1D": (("kernel", None), ("bias", "use_bias")),
     "Conv2D": (("kernel", None), ("bias", "use_bias")),
@@ -45,6 +47,20 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "GRUCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
     "LSTMCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
     "ConvLSTM2DCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
+    "EinsumDense": (("kernel", None), ("bias", "bias_axes")),
+    "Attention": (("scale", "use_scale"), ("concat_score_weight", ("score_mode", "concat"))),
+    "AdditiveAttention": (("scale", "use_scale"),),
+}
+# Layers that keep their weights in sublayers: (object-path group, name in `.h5` files, config flag), in
+# creation order. MultiHeadAttention's projections are EinsumDense layers: `mha/query/kernel`, ...
+SUBLAYERS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "MultiHeadAttention": (
+        ("query_dense", "query", None),
+        ("key_dense", "key", None),
+        ("gate_dense", "gate", "use_gate"),
+        ("value_dense", "value", None),
+        ("output_dense", "attention_output", None),
+    ),
 }
 # Recurrent layers keep their weights in a cell; the cell's name is the one tf_keras gives it.
 RNN_CELLS = {
@@ -80,9 +96,16 @@ def layer_weight_names(class_name: str, config: dict) -> list[str]:
     return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if _present(config, flag)]
 
 
-def _present(config: dict, flag: str | None) -> bool:
+def sublayers(class_name: str, config: dict) -> list[tuple[str, str]]:
+    """(object-path group, name) of each weight-holding sublayer of a layer, in creation order."""
+    return [(group, name) for group, name, flag in SUBLAYERS.get(class_name, ()) if _present(config, flag)]
+
+
+def _present(config: dict, flag: Flag) -> bool:
     if flag is None:
         return True
+    if isinstance(flag, tuple):
+        return config.get(flag[0]) == flag[1]
     if flag.startswith("!"):
         return config.get(flag[1:]) is None
     return bool(config.get(flag, True))
@@ -297,6 +320,11 @@ def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
                 _add(out, path, f"{name}/RNNCell_{i}", c["class_name"], c["config"], csub)
         else:
             _add(out, path, f"{name}/{cell['config']['name']}", cell["class_name"], cell["config"], sub)
+    elif cls in SUBLAYERS:
+        projection = {"bias_axes": "bias" if cfg.get("use_bias", True) else None}
+        for key, sub_name in sublayers(cls, cfg):
+            sub = group[key] if group is not None and key in group else None
+            _add(out, path, f"{name}/{sub_name}", "EinsumDense", projection, sub)
     else:
         _add(out, path, name, cls, cfg, group)
 
@@ -341,6 +369,9 @@ def _owners(entry: dict, name: str | None = None):
         else:
             cell_cfg = cell.get("config") or {}
             yield f"{name}/{cell_cfg.get('name')}", cell.get("class_name"), cell_cfg
+    elif cls in SUBLAYERS:
+        for _, sub_name in sublayers(cls, cfg):
+            yield f"{name}/{sub_name}", f"{cls}/{sub_name}", cfg
     else:
         yield name, cls, cfg
 
@@ -358,6 +389,15 @@ def _expected_shape(cls: str, cfg: dict, weight: str, ndim: int):
         return tuple(v if isinstance(v, int) else None for v in k)
 
     gates = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+    if cls.startswith("MultiHeadAttention/"):
+        heads, key_dim = size("num_heads"), size("key_dim")
+        value_dim = size("value_dim") or key_dim
+        per_head = {"query": key_dim, "key": key_dim, "gate": value_dim, "value": value_dim}.get(cls.split("/")[1])
+        if per_head is not None:
+            return {"kernel": (None, heads, per_head), "bias": (heads, per_head)}.get(weight)
+        return {"kernel": (heads, value_dim) + (None,) * (ndim - 2), "bias": (None,) * ndim}.get(weight)
+    if cls == "Attention":
+        return {"scale": (), "concat_score_weight": ()}.get(weight)
     if cls == "Dense":
         return {"kernel": (None, size("units")), "bias": (size("units"),)}.get(weight)
     if cls in ("Conv1D", "Conv2D", "Conv3D"):

@@ -1,12 +1,14 @@
 """The `tfjs-certify` command (also `python -m harness`).
 
+    tfjs-certify setup
     tfjs-certify certify [MODEL_FILE|DIR ...] [--backend cpu,wasm] [-k EXPR] [--shard I/N] [--out DIR] ...
     tfjs-certify merge SHARD.json ... -o OUT.json [--baseline FILE]
     tfjs-certify plan MODEL_FILE OUT_DIR --max-error E [--inputs FILE] [--backend ...]
     tfjs-certify compare BASELINE NEW [--update-baseline]
 
 Exit codes: 0 fine, 1 certification failed or a regression was found, 2 bad input (one line naming
-the file and the problem), 3 an internal error. Tracebacks only with --verbose.
+the file and the problem) or a missing prerequisite (one line naming it and the command that fixes it),
+3 an internal error. Tracebacks only with --verbose.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def _backends(values) -> list[str]:
     if not out:
         raise UsageError("--backend: no backend given")
     return out
+
+
+def cores() -> int:
+    """The CPUs this process may run on (`-j`'s default)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _positive_int(text) -> int:
@@ -118,6 +128,15 @@ def cmd_certify(args) -> int:
     backends = _backends(args.backend)
     from harness.pipeline import reference, run
 
+    if not models:
+        from harness.suite import CASES
+
+        try:
+            selected = run.select_variants(CASES, args.select)
+        except ValueError as e:  # a malformed -k expression
+            raise UsageError(str(e)) from None
+        if not selected:
+            raise UsageError(f"no case of the reference suite matches -k {args.select!r}")
     if args.cache_dir:
         reference.set_cache_dir(Path(args.cache_dir))
     return run.run(
@@ -130,7 +149,34 @@ def cmd_certify(args) -> int:
         baseline=Path(args.baseline) if args.baseline else None,
         update_baseline=args.update_baseline,
         shard=shard,
+        progress_interval_s=args.progress_interval,
     )
+
+
+def cmd_setup(args) -> int:
+    """Install what certifying needs outside Python, once: TF.js (npm ci, into the user cache) and a Chromium;
+    then start Chromium with TF.js on every backend."""
+    from js_runner import browser, install
+
+    try:
+        where = install.find()
+        print(f"TF.js {install.version()}: {where}")
+    except install.Missing:
+        where = install.install()
+        print(f"TF.js {install.version()}: installed in {where}")
+    print(f"Chromium: {browser.ensure()}")
+    if args.no_check:
+        return EXIT_OK
+    from harness.pipeline.run import TIMEOUT_S
+    from js_runner import BrowserSession
+
+    with BrowserSession(backends=tuple(BACKENDS), timeout_s=TIMEOUT_S) as session:
+        print(f"Chromium {session.browser_version} runs TF.js on:")
+        for name, info in session.backends.items():
+            print(
+                f"  {name}: " + (f"ok (TF.js {info.tfjs_version})" if info.available else f"UNAVAILABLE: {info.reason}")
+            )
+        return EXIT_OK if all(info.available for info in session.backends.values()) else EXIT_FAILED
 
 
 def cmd_merge(args) -> int:
@@ -170,8 +216,9 @@ def cmd_plan(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from harness.files import write_atomic
     from harness.results import baseline as gate
-    from harness.results import compat, render
+    from harness.results import compat
 
     new = compat.load(args.new)
     if args.update_baseline:
@@ -184,7 +231,7 @@ def cmd_compare(args) -> int:
             except compat.ReportError as e:
                 print(f"(previous baseline unreadable, replacing it: {e})")
         path.parent.mkdir(parents=True, exist_ok=True)
-        render.write_atomic(path, gate.Baseline.from_report(new).dumps())
+        write_atomic(path, gate.Baseline.from_report(new).dumps())
         print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
         from harness.results.finish import write_costs
 
@@ -212,12 +259,32 @@ def _print_diff(gate, diff) -> None:
         print(f"no changes in the {diff.compared} records both reports share")
 
 
+def _tfjs_version() -> str:
+    from js_runner import install
+
+    return install.version()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfjs-certify",
         description="Convert Keras models to TF.js Layers and certify them in headless Chromium.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,merge,plan,compare}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{setup,certify,merge,plan,compare}")
+
+    s = sub.add_parser(
+        "setup",
+        help="install TF.js and find (or install) Chromium, once; then check every backend starts",
+        description=f"Install TF.js {_tfjs_version()} with `npm ci` (pinned, every package checked against "
+        "package-lock.json's hashes) into $TFJS_CERTIFY_TFJS_DIR, else the user cache "
+        "($XDG_CACHE_HOME/tfjs-certify, ~/.cache by default), unless a clone's js_runner/node_modules already "
+        "holds it; find a Chromium ($CHROMIUM_PATH, Playwright's, /usr/bin/chromium, chromium-browser, google-chrome; "
+        "as root on Debian it installs the chromium package); then start it with TF.js on cpu, wasm and webgl. "
+        "Exit 1 when a backend does not start.",
+    )
+    s.add_argument("--no-check", action="store_true", help="install only; do not start the browser")
+    s.add_argument("--verbose", action="store_true", help="tracebacks on errors")
+    s.set_defaults(func=cmd_setup)
 
     c = sub.add_parser(
         "certify",
@@ -241,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-k",
         dest="select",
         metavar="EXPR",
-        help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)",
+        help="run only the cases whose id matches EXPR, read as pytest reads -k: case-insensitive substrings "
+        "joined with and, or, not and parentheses",
     )
     c.add_argument(
         "--shard",
@@ -250,7 +318,21 @@ def build_parser() -> argparse.ArgumentParser:
         "files (by size), split the same way on every machine; join the reports with tfjs-certify merge",
     )
     c.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default: reports/)")
-    c.add_argument("-j", "--workers", type=_positive_int, default=1, metavar="N", help="parallel workers (default: 1)")
+    c.add_argument(
+        "-j",
+        "--workers",
+        type=_positive_int,
+        default=cores(),
+        metavar="N",
+        help=f"parallel worker processes for the reference suite, one browser each (default: one per core, {cores()})",
+    )
+    c.add_argument(
+        "--progress-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="when output is no terminal (CI, a log), print how far the run is every S seconds (default: 30)",
+    )
     c.add_argument(
         "--inputs",
         metavar="FILE",
@@ -344,8 +426,9 @@ def main(argv=None) -> int:
         if args.verbose:
             raise
         from harness.results.compat import ReportError
+        from js_runner.install import Missing
 
-        if isinstance(e, (UsageError, ReportError)):
+        if isinstance(e, (UsageError, ReportError, Missing)):
             print(f"tfjs-certify {args.command}: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(

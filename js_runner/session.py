@@ -26,15 +26,13 @@ import numpy as np
 from js_runner.browser import CHROMIUM_FLAGS, find_chromium
 from js_runner.server import StaticServer
 
-STAGES = ("fetch", "parse", "weights", "predict", "backend", "timeout", "crash")
-
 # Extra seconds the caller's thread waits beyond a call's own timeout, to let
 # the page be replaced before giving up on the event loop itself.
 _GRACE_S = 30.0
 
 
 class RunnerError(Exception):
-    """A failure in the browser, with the stage where it happened and the page's console."""
+    """A failure in the browser, with the stage where it happened (js_runner.stages) and the page's console."""
 
     def __init__(self, stage, message, console=None):
         self.stage = stage
@@ -58,6 +56,7 @@ class BackendInfo:
     webgl_renderer: str | None = None
     wasm_simd: bool | None = None
     wasm_threads: bool | None = None
+    webgpu_adapter: str | None = None
     details: dict = dataclasses.field(default_factory=dict)
 
 
@@ -132,6 +131,8 @@ class BrowserSession:
     """
 
     def __init__(self, backends=("cpu", "wasm", "webgl"), timeout_s=60.0, chromium_path=None):
+        """`backends`: any of cpu, wasm, webgl, webgpu; a backend that cannot start is reported unavailable, with
+        the reason, in `backends`."""
         self.timeout_s = float(timeout_s)
         self.chromium_path = chromium_path or find_chromium()
         self.browser_version = None
@@ -296,11 +297,11 @@ class BrowserSession:
         if handle is not None and handle.id not in slot.live:
             if handle.id in slot.lost:
                 raise RunnerError(
-                    "predict",
+                    "lost",
                     f"model {handle.id} was lost when the {backend} page "
                     "was replaced after an earlier error; load it again",
                 )
-            raise RunnerError("predict", f"model {handle.id} is not loaded (disposed?)")
+            raise RunnerError("lost", f"model {handle.id} is not loaded (disposed?)")
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
         return self._run(self._call_async(slot, fn, args, timeout), timeout)
 
@@ -388,6 +389,7 @@ class BrowserSession:
                 webgl_renderer=facts.pop("webgl_renderer"),
                 wasm_simd=facts.pop("wasm_simd"),
                 wasm_threads=facts.pop("wasm_threads"),
+                webgpu_adapter=facts.pop("webgpu_adapter"),
                 details=facts,
             )
         else:

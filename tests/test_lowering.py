@@ -19,9 +19,13 @@ tf_keras = pytest.importorskip("tf_keras")
 import keras_models as km  # noqa: E402
 
 import converter  # noqa: E402
+import converter.api  # noqa: E402
+from converter import topology  # noqa: E402
 from converter.errors import UnsupportedModelError  # noqa: E402
 from converter.lowering.convolution import block_diagonal, dilate  # noqa: E402
 from converter.lowering_table import LOWERINGS  # noqa: E402
+from converter.reader import read_model_file  # noqa: E402
+from converter.weights import model_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,6 +176,193 @@ def test_check_lists_the_lowerings(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "lowered: 1 layer(s)" in run.stdout
     assert "[causal_conv_1d]" in run.stdout and "ZeroPadding2D(2 left)" in run.stdout
+
+
+# --- the attention family: rewritten layers, run in Keras with the weights as written (`_rebuilt`, below),
+# equal the user's ----------------------------------------------------------------------------------------------
+
+
+def _attention_models(k):
+    q, v, key = k.Input((5, 8), name="q"), k.Input((4, 6), name="v"), k.Input((4, 5), name="key")
+    mha = k.layers.MultiHeadAttention
+    yield "mha_self", [q], mha(2, 4, name="mha")(q, q)
+    yield "mha_key", [q, v, key], mha(3, 2, value_dim=3, use_bias=False, output_shape=(2, 3), name="mha")(q, v, key)
+    yield "mha_causal", [q], mha(2, 4, output_shape=6, name="mha")(q, q, use_causal_mask=True)
+    yield "mha_causal_dropout", [q], mha(2, 4, dropout=0.2, name="mha")(q, q, use_causal_mask=True)
+    yield "attention_dot", [q, v], k.layers.Attention(use_scale=True, name="att")([q, k.layers.Dense(8, name="d")(v)])
+    concat = k.layers.Attention(use_scale=True, score_mode="concat", name="att")
+    yield "attention_concat_causal", [q], concat([q, q], use_causal_mask=True)
+    # tf_keras records no shapes but an Input's: an additive score's reshape needs the value's length from one
+    value = k.Input((4, 8), name="value")
+    yield "additive", [q, value], k.layers.AdditiveAttention(name="att")([q, value])
+    yield "additive_causal", [q], k.layers.AdditiveAttention(use_scale=False, name="att")([q, q], use_causal_mask=True)
+    einsum = k.layers.EinsumDense
+    yield "einsum_permute", [q], einsum("abc,ced->adbe", output_shape=(3, None, 2), bias_axes="e", name="ed")(q)
+    yield "einsum_ellipsis", [q], einsum("...b,bc->...c", output_shape=4, bias_axes="c", name="ed")(q)
+
+
+ATTENTION_MODELS = [name for name, *_ in _attention_models(keras)]
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"], ids=["keras3-keras", "keras3-h5"])
+@pytest.mark.parametrize("case", ATTENTION_MODELS)
+def test_a_lowered_attention_computes_the_users_layer_in_keras(case, suffix, tmp_path):
+    _check_rebuilt(keras, case, suffix, tmp_path)
+
+
+@pytest.mark.parametrize("case", ATTENTION_MODELS)
+def test_a_lowered_tf_keras_attention_computes_the_users_layer_in_keras(case, tmp_path):
+    _check_rebuilt(tf_keras, case, ".h5", tmp_path)
+
+
+def _check_rebuilt(k, case, suffix, tmp_path):
+    inputs, out = next((i, o) for name, i, o in _attention_models(k) if name == case)
+    model = k.Model(inputs, out)
+    km.randomize(model)
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(2, *x.shape[1:])).astype("float32") for x in inputs]
+    path = _save(model, tmp_path, case, suffix)
+    result = converter.convert(path, tmp_path / "out")
+    assert len(result.lowerings) == 1
+    want = np.asarray(model.predict(xs, verbose=0))
+    got = np.asarray(_rebuilt(tmp_path / "out").predict(xs, verbose=0))
+    np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)
+
+
+def test_multi_head_attention_weights_are_split_per_head(tmp_path):
+    q = keras.Input((5, 8))
+    model = keras.Model(q, keras.layers.MultiHeadAttention(2, 3, value_dim=4, name="mha")(q, q))
+    km.randomize(model)
+    out = tmp_path / "out"
+    converter.convert(_save(model, tmp_path, "mha"), out)
+    weights = km.read_artifact(out)
+    layer = model.get_layer("mha")
+    for h in range(2):
+        np.testing.assert_array_equal(weights[f"mha__q{h}/kernel"], layer.query_dense.kernel.numpy()[:, h, :])
+        np.testing.assert_array_equal(weights[f"mha__k{h}/bias"], layer.key_dense.bias.numpy()[h])
+        np.testing.assert_array_equal(weights[f"mha__v{h}/kernel"], layer.value_dense.kernel.numpy()[:, h, :])
+    np.testing.assert_array_equal(weights["mha/kernel"], layer.output_dense.kernel.numpy().reshape(8, 8))
+    assert not any(name.startswith("mha/query") or "attention_output" in name for name in weights)
+    # the derived weights stand where the layer's stored weights were, in the order the heads are built
+    manifest = json.loads((out / "model.json").read_text())["weightsManifest"][0]["weights"]
+    assert [w["name"] for w in manifest][:4] == ["mha__q0/kernel", "mha__q0/bias", "mha__k0/kernel", "mha__k0/bias"]
+
+
+@pytest.mark.parametrize("k", [keras, tf_keras], ids=["keras3", "tf_keras"])
+def test_attention_weights_are_named_alike_in_every_format(k, tmp_path):
+    q = k.Input((5, 8), name="q")
+    outs = [
+        k.layers.MultiHeadAttention(2, 3, name="mha")(q, q),
+        k.layers.Attention(use_scale=True, score_mode="concat", name="att")([q, q]),
+        k.layers.AdditiveAttention(name="add")([q, q]),
+        k.layers.EinsumDense("abc,cd->abd", output_shape=(None, 3), bias_axes="d", name="ed")(q),
+    ]
+    model = k.Model(q, outs)
+    expected = {
+        *(f"mha/{p}/{w}" for p in ("query", "key", "value", "attention_output") for w in ("kernel", "bias")),
+        "att/scale",
+        "att/concat_score_weight",
+        "add/scale",
+        "ed/kernel",
+        "ed/bias",
+    }
+    for suffix in (".keras", ".h5") if k is keras else (".h5",):
+        path = _save(model, tmp_path, f"m{suffix[1:]}", suffix)
+        with read_model_file(path) as mf:
+            assert {w.name for w in model_weights(mf, topology.clean(mf.model_config))} == expected
+
+
+def test_a_causal_mask_is_a_float32_constant_whatever_the_quantization(tmp_path):
+    q = keras.Input((5, 8))
+    model = keras.Model(q, keras.layers.MultiHeadAttention(2, 4, name="mha")(q, q, use_causal_mask=True))
+    km.randomize(model)
+    out = tmp_path / "out"
+    converter.convert(_save(model, tmp_path, "causal"), out, quantize={"uint8": None})
+    manifest = {w["name"]: w for w in json.loads((out / "model.json").read_text())["weightsManifest"][0]["weights"]}
+    constants = {n for n in manifest if "causal" in n}
+    assert constants == {f"mha__causal_{p}/{w}" for p in ("col", "row") for w in ("kernel", "bias")}
+    assert all("quantization" not in manifest[n] for n in constants)
+    assert all("quantization" in manifest[n] for n in set(manifest) - constants)
+    np.testing.assert_array_equal(km.read_artifact(out)["mha__causal_row/bias"], -np.arange(5))
+
+
+def test_a_plan_naming_a_stored_weight_covers_the_weights_derived_from_it(tmp_path):
+    q = keras.Input((5, 8))
+    model = keras.Model(q, keras.layers.MultiHeadAttention(2, 4, name="mha")(q, q))
+    km.randomize(model)
+    path = _save(model, tmp_path, "mha")
+    out = tmp_path / "out"
+    converter.convert(path, out, quantize_plan={"mha/query/kernel": "uint8", "mha/key/kernel": "float16"})
+    manifest = {w["name"]: w for w in json.loads((out / "model.json").read_text())["weightsManifest"][0]["weights"]}
+    quantized = {n for n, w in manifest.items() if "quantization" in w}
+    assert quantized == {f"mha__{r}{h}/kernel" for r in "qk" for h in "01"}
+    assert manifest["mha__k1/kernel"]["quantization"]["dtype"] == "float16"
+    # what quantization starts from: every weight as written, in float32
+    assert converter.api.tfjs_weights(path).keys() == manifest.keys()
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda k, q, m: k.layers.MultiHeadAttention(2, 4, name="att")(q, q, attention_mask=m), "attention_mask"),
+        (lambda k, q, m: k.layers.MultiHeadAttention(2, 4, name="att")(q, q, return_attention_scores=True)[0], "score"),
+        (lambda k, q, m: k.layers.Attention(name="att")([q, q], return_attention_scores=True)[0], "scores"),
+        (lambda k, q, m: k.layers.EinsumDense("abc,bd->acd", (8, 3), name="att")(q), "equation"),
+        (lambda k, q, m: k.layers.EinsumDense("abc,cd->abd", (5, 3), bias_axes="b", name="att")(q), "bias_axes"),
+    ],
+    ids=["attention_mask", "mha_scores", "attention_scores", "einsum_equation", "einsum_bias"],
+)
+@pytest.mark.parametrize("k", [keras, tf_keras], ids=["keras3", "tf_keras"])
+def test_attention_forms_not_lowered_are_refused_by_name(k, make, reason, tmp_path):
+    q, m = k.Input((5, 8), name="q"), k.Input((5, 5), name="m")
+    model = k.Model([q, m], make(k, q, m))
+    analysis = converter.check(_save(model, tmp_path, "refused", ".keras" if k is keras else ".h5"))
+    issues = [(i.layer, i.code) for i in analysis.issues]
+    assert issues == [("att", "not_lowerable")]  # the lowering's reason alone, without unknown_layer
+    assert reason in analysis.issues[0].reason
+
+
+@pytest.mark.parametrize("k", [keras, tf_keras], ids=["keras3", "tf_keras"])
+def test_a_mask_reaching_attention_is_refused_even_through_a_nested_model(k, tmp_path):
+    x = k.Input((5, 8), name="x")
+    inner = k.Model(x, k.layers.MultiHeadAttention(2, 4, name="mha")(x, x), name="block")
+    tokens = k.Input((5,), dtype="int32", name="tokens")
+    embedded = k.layers.Embedding(10, 8, mask_zero=True, name="embedding")(tokens)
+    model = k.Model(tokens, inner(k.layers.Dense(8, name="dense")(embedded)))
+    analysis = converter.check(_save(model, tmp_path, "masked", ".keras" if k is keras else ".h5"))
+    assert [(i.layer, i.code) for i in analysis.issues] == [("mha", "not_lowerable")]
+    assert "mask" in analysis.issues[0].reason
+
+
+def test_a_model_lowered_with_attention_converts_uncompiled(tmp_path):
+    q = keras.Input((5, 8))
+    model = keras.Model(q, keras.layers.MultiHeadAttention(2, 4)(q, q))
+    model.compile(optimizer="adam", loss="mse")
+    analysis = converter.check(_save(model, tmp_path, "compiled"))
+    assert not analysis.training.carried
+    (issue,) = analysis.training.issues
+    assert issue.code == "lowered_for_inference" and "split per head" in issue.reason
+
+
+def test_every_inexact_lowering_says_what_training_would_do():
+    for name, rule in LOWERINGS.items():
+        assert rule.training_exact or rule.why_not_for_training, name
+
+
+def test_attention_called_in_training_mode_is_refused(tmp_path):
+    q = keras.Input((5, 8))
+    model = keras.Model(q, keras.layers.MultiHeadAttention(2, 4, dropout=0.5, name="mha")(q, q, training=True))
+    analysis = converter.check(_save(model, tmp_path, "training"))
+    assert ("mha", "training") in {(i.layer, i.argument) for i in analysis.issues}
+
+
+def test_a_refused_rule_leaves_the_weights_as_stored(tmp_path):
+    # the scale is folded into a Rescaling before the causal mask is found to need a length the file lacks
+    q, v = keras.Input((5, 8)), keras.Input((None, 8))
+    att = keras.layers.Attention(use_scale=True, name="att")([q, v], use_causal_mask=True)
+    analysis = converter.check(_save(keras.Model([q, v], att), tmp_path, "refused"))
+    assert [i.code for i in analysis.issues] == ["not_lowerable"]
+    assert [w for layer in analysis.layers for w in layer.weights] == ["att/scale"]
 
 
 class _Gain(keras.layers.Layer):

@@ -8,7 +8,8 @@ Keras does.
   axes it mis-reads, preprocessing), `convolution.py`, `activations.py`, `normalization.py` (Normalization,
   Group-, Unit- and RMSNormalization), `preprocessing.py` (layers that are the identity at inference:
   augmentation, spatial dropout), `applications.py` (keras.applications' own LayerScale and CustomScaleLayer),
-  `ops.py` (tf_keras's TFOpLambda and SlicingOpLambda).
+  `ops.py` (tf_keras's TFOpLambda and SlicingOpLambda), `attention.py` (MultiHeadAttention, Attention,
+  AdditiveAttention, EinsumDense).
 
 A rule replaces one layer by a chain (or a small branch): the layer holding the user's weights keeps the
 user's name, the others are named `<name>__<role>`, and every reference to the user's layer is redirected to
@@ -19,6 +20,7 @@ model with `not_lowerable` instead of guessing.
 from converter.lowering import (  # noqa: F401  (they register rules)
     activations,
     applications,
+    attention,
     convolution,
     layers,
     normalization,
@@ -30,13 +32,16 @@ from converter.lowering.engine import (
     RULES,
     Applied,
     Context,
+    Derived,
     Refuse,
+    Written,
     f32,
     lower_functional,
     lower_sequential,
     metadata,
     out_rank,
     rule,
+    written,
 )
 from converter.lowering_table import LOWERINGS
 
@@ -45,11 +50,14 @@ __all__ = [
     "RULES",
     "Applied",
     "Context",
+    "Derived",
     "Refuse",
+    "Written",
     "f32",
     "lower_functional",
     "lower_sequential",
     "metadata",
     "out_rank",
     "rule",
+    "written",
 ]

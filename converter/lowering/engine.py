@@ -10,7 +10,10 @@ Weights that change shape (a kernel gaining an axis, a dilated or block-diagonal
 `Context.transforms`, applied as they are written; a weight the replacement reads under another name (a
 grouped Conv2D's kernel as a DepthwiseConv2D's depthwise_kernel) gets its new name in `Context.renames`. A rule
 may read a weight's values (`Site.fold`) to write them into the replacement's config (a per-channel Rescaling):
-such a weight is then not written (`Context.folded`). A rule that returns an empty chain removes the layer (an
+such a weight is then not written (`Context.folded`). A rule that needs weights under new names (one stored
+kernel split per attention head, say) derives them (`Context.derive`): each is computed, when written, from
+stored weights (or is a constant), and the stored weights it replaces (`Context.replace`) are not written.
+`written` is the list of weights TF.js then loads. A rule that returns an empty chain removes the layer (an
 identity at inference): every reference to its output is redirected to its input.
 """
 
@@ -24,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from converter.lowering_table import LOWERINGS
+from converter.reader import read_array
 from converter.support import Issue
+from converter.support_table import RANK_LIMITS
 
 # One layer of a replacement chain: (class, config, role); role None takes the user's layer name.
 Step = tuple[str, dict[str, Any], "str | None"]
@@ -81,10 +86,24 @@ class Context:
     folded: set[str] = dataclasses.field(default_factory=set)  # weights written into a config: left out of the shards
     renames: dict[str, str] = dataclasses.field(default_factory=dict)  # weight -> the name its new layer reads
     int_inputs: bool = False  # the model has an integer input (set as the stage meets its InputLayers)
+    derived: dict[str, Derived] = dataclasses.field(default_factory=dict)  # TF.js name -> how it is computed
+    replaced: set[str] = dataclasses.field(default_factory=set)  # stored weights not written as they are
+    masked: set[str] = dataclasses.field(default_factory=set)  # layers whose output may carry a Keras mask
+    nested_inputs_masked: bool = False  # the inputs of nested models may carry masks (the model makes some)
+    top_inputs: set[str] = dataclasses.field(default_factory=set)  # the model's own inputs (never masked)
 
     @property
     def training_exact(self) -> bool:
         return all(LOWERINGS[a.rule].training_exact for a in self.applied)
+
+    def derive(self, name: str, layer: str, shape, compute: Callable[..., np.ndarray], *sources: str):
+        """Write a weight `name` (of the user's layer `layer`, shaped `shape`) computed as
+        `compute(*values of sources)`; with no sources, `compute()` is a constant (never quantized)."""
+        self.derived[name] = Derived(tuple(sources), compute, tuple(int(d) for d in shape), layer)
+
+    def replace(self, *names: str):
+        """The stored weights `names` are not written (derived weights stand for them)."""
+        self.replaced.update(names)
 
     def weight_values(self, name: str) -> np.ndarray:
         """The values of the weight `name` (a lowering that writes them into a config); Refuse if absent."""
@@ -96,6 +115,81 @@ class Context:
         """The names of `layer`'s own weights (`<layer>/<weight>`), in the order the file lists them."""
         prefix = f"{layer}/"
         return [n for n in self.weight_shapes if n.startswith(prefix) and "/" not in n[len(prefix) :]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Derived:
+    """A weight TF.js loads that the file does not hold under its name: `compute` of the stored weights
+    `sources` (TF.js names), evaluated when it is written. `layer` is the user's layer it belongs to."""
+
+    sources: tuple[str, ...]
+    compute: Callable[..., np.ndarray]
+    shape: tuple[int, ...]
+    layer: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """One weight as TF.js loads it: its name, shape, the top-level layer it belongs to, how to read it, and
+    the stored weights it comes from (itself for a stored weight; none for a constant)."""
+
+    name: str
+    shape: tuple[int, ...]
+    layer: str
+    load: Callable[[], np.ndarray]
+    sources: tuple[str, ...]
+
+
+def written(weights: list, ctx: Context) -> list[Written]:
+    """The weights TF.js loads, in manifest order: the stored weights neither folded nor replaced, in file order
+    (through their transform, under their new name), and the derived weights of each user's layer where its
+    first replaced weight was (a layer whose derived weights replace nothing: at the end)."""
+    stored = {w.name: w for w in weights}
+    missing = sorted({s for d in ctx.derived.values() for s in d.sources} - set(stored))
+    if missing:
+        raise KeyError(f"derived weights read weights the file lacks: {', '.join(missing)}")
+    by_layer: dict[str, list[str]] = {}
+    for name, d in ctx.derived.items():
+        by_layer.setdefault(d.layer, []).append(name)
+    owner = {s: d.layer for d in ctx.derived.values() for s in d.sources}
+    out: list[Written] = []
+    placed: set[str] = set()
+    for w in weights:
+        if w.name in ctx.folded:
+            continue
+        if w.name not in ctx.replaced:
+            load = _reader(w.dataset, ctx.transforms.get(w.name))
+            out.append(Written(ctx.renames.get(w.name, w.name), _shape(w, ctx), w.layer, load, (w.name,)))
+            continue
+        layer = owner.get(w.name)
+        if layer is not None and layer not in placed:
+            placed.add(layer)
+            out += [_derived(n, ctx.derived[n], stored, w.layer) for n in by_layer[layer]]
+    for layer, names in by_layer.items():
+        if layer not in placed:
+            out += [_derived(n, ctx.derived[n], stored, layer) for n in names]
+    return out
+
+
+def _reader(dataset, transform) -> Callable[[], np.ndarray]:
+    if transform is None:
+        return lambda: read_array(dataset)
+    return lambda: np.ascontiguousarray(transform(read_array(dataset)))
+
+
+def _shape(w, ctx: Context) -> tuple[int, ...]:
+    transform = ctx.transforms.get(w.name)
+    return tuple(w.shape) if transform is None else tuple(transform(np.zeros(w.shape, np.float32)).shape)
+
+
+def _derived(name: str, d: Derived, stored: dict, layer: str) -> Written:
+    def load():
+        value = np.ascontiguousarray(d.compute(*(read_array(stored[s].dataset) for s in d.sources)))
+        if value.shape != d.shape:
+            raise ValueError(f"derived weight {name} has shape {value.shape}, not {d.shape}")
+        return value
+
+    return Written(name, d.shape, layer, load, d.sources)
 
 
 # --- building blocks -----------------------------------------------------------------------------
@@ -369,6 +463,12 @@ class Site:
     rank: int | None  # the rank of its (first) input, batch included, when the file says
     shape: list | None  # its (first) input shape, batch included, when the file says
     functional: bool  # in a functional model (a rule may branch) rather than a Sequential
+    shapes: list = dataclasses.field(default_factory=list)  # the shape of each input of its first call, or None
+
+    @property
+    def masked(self) -> bool:
+        """Whether an input may carry a Keras mask (from Embedding(mask_zero=True) or Masking upstream)."""
+        return any(ref[0] in self.ctx.masked for node in self.entry.get("inbound_nodes") or [] for ref in node)
 
     @property
     def cls(self) -> str:
@@ -449,14 +549,20 @@ def rule(name: str, *classes: str, activation: bool = False) -> Callable[[Rule],
     return register
 
 
-def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional: bool):
+def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional: bool, shapes=None):
     """(rule name, chain, detail) replacing `e`, or None when TF.js runs it as it is; raises Refuse."""
-    site = Site(e, ctx, rank, shape, functional)
+    site = Site(e, ctx, rank, shape, functional, list(shapes) if shapes is not None else [shape])
     candidates = RULES.get(site.cls, [])
     if site.cls in ACTIVATION_OWNERS:
         candidates = [*candidates, *ACTIVATION_RULES]
     for registered in candidates:
-        found = registered.apply(site)
+        before = (dict(ctx.transforms), dict(ctx.renames), set(ctx.folded), dict(ctx.derived), set(ctx.replaced))
+        try:
+            found = registered.apply(site)
+        except Refuse:
+            # a refused rule leaves the weights as stored
+            ctx.transforms, ctx.renames, ctx.folded, ctx.derived, ctx.replaced = before
+            raise
         if found is not None:
             entries, detail = found
             return registered.name, entries, detail
@@ -490,6 +596,27 @@ def _issue(e, reason) -> Issue:
     )
 
 
+def _check_rank_limit(e: dict, ranks: list, ctx: Context) -> None:
+    """A layer TF.js refuses at the rank its input has here (support_table.RANK_LIMITS) is refused now, not by
+    TF.js when the model runs."""
+    limit = RANK_LIMITS.get(str(e.get("class_name")))
+    if limit is None:
+        return
+    highest, why = limit
+    known = [r for r in ranks if r is not None]
+    if known and max(known) > highest:
+        ctx.issues.append(
+            Issue(
+                layer=layer_name(e),
+                class_name=str(e.get("class_name")),
+                argument="input rank",
+                value=max(known),
+                code="rank_limit",
+                reason=f"{why} (here rank {max(known)})",
+            )
+        )
+
+
 def _redirect(entries: list[dict], outputs: list, old: str, new: str, chain_names: set[str]):
     for e in entries:
         if layer_name(e) in chain_names:
@@ -513,11 +640,15 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
         name = layer_name(e)
         refs = (e.get("inbound_nodes") or [[]])[0] if e.get("inbound_nodes") else []
         in_ranks = [ranks.get(r[0]) for r in refs]
-        shape = _input_shape(e, refs, entries, ctx)
+        shapes = _input_shapes(e, refs, entries, ctx)
+        shape = shapes[0] if shapes else None
         rank = len(shape) if shape is not None else (in_ranks[0] if in_ranks else None)
+        _check_rank_limit(e, [rank] + in_ranks[1:], ctx)
+        if _makes_mask(e, ctx) or any(r[0] in ctx.masked for node in e.get("inbound_nodes") or [] for r in node):
+            ctx.masked.add(name)
         _note_input(e, ctx)
         try:
-            found = find(e, ctx, rank, shape, functional=True)
+            found = find(e, ctx, rank, shape, functional=True, shapes=shapes)
         except Refuse as r:
             ctx.issues.append(_issue(e, r.reason))
             found = None
@@ -527,6 +658,8 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
             continue
         rule_name, replacement, detail = found
         ctx.applied.append(Applied(rule_name, name, detail))
+        if name in ctx.masked:
+            ctx.masked.update(layer_name(c) for c in replacement)
         if not replacement:
             ctx.outputs[name] = _bypass(entries, outputs, e)
             continue
@@ -559,18 +692,25 @@ def _note_input(e: dict, ctx: Context) -> None:
         ctx.int_inputs = True
 
 
-def _input_shape(e, refs, entries, ctx) -> list | None:
-    """The layer's (first) input shape, when the file records it: Keras 3 writes it with every call; for
-    tf_keras only an InputLayer's is known."""
+def _input_shapes(e, refs, entries, ctx) -> list:
+    """The shape of each input of the layer's first call (None where unknown), when the file records it:
+    Keras 3 writes them with every call; for tf_keras only an InputLayer's is known."""
     name = layer_name(e)
     if ctx.shapes.get(name):
-        return ctx.shapes[name][0]
-    if len(refs) == 1:
-        source = next((x for x in entries if layer_name(x) == refs[0][0]), None)
-        if source is not None and source.get("class_name") == "InputLayer":
-            shape = batch_shape(source)
-            return list(shape) if isinstance(shape, list) else None
-    return None
+        return list(ctx.shapes[name])
+    out: list = []
+    for ref in refs:
+        source = next((x for x in entries if layer_name(x) == ref[0]), None)
+        shape = batch_shape(source) if source is not None and source.get("class_name") == "InputLayer" else None
+        out.append(list(shape) if isinstance(shape, list) else None)
+    return out
+
+
+def _makes_mask(e: dict, ctx: Context) -> bool:
+    cls, cfg = e.get("class_name"), e.get("config") or {}
+    if cls == "InputLayer":
+        return ctx.nested_inputs_masked and layer_name(e) not in ctx.top_inputs
+    return cls == "Masking" or (cls == "Embedding" and bool(cfg.get("mask_zero")))
 
 
 def batch_shape(e) -> list | None:

@@ -12,6 +12,7 @@ dequantized weights.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from converter.writer import quantize as encode
+from harness.files import write_atomic
 
-FORMS = ("float16", "uint16", "uint8")  # the quantized forms every covered case is certified in
 BYTES = {"float32": 4, "float16": 2, "uint16": 2, "uint8": 1}
 
 
@@ -145,23 +146,22 @@ class Planner:
         self.values = {name: np.asarray(v.numpy()) for name, v in self.variables.items()}
         self.evaluations = 0
 
-    def error(self, dtypes: dict[str, str]) -> float:
-        """max_abs of the outputs with each weight dequantized from its dtype (missing: float32)."""
+    def outputs(self, dtypes: dict[str, str]) -> list[np.ndarray]:
+        """The model's outputs with each weight dequantized from its dtype (missing: float32): what Keras
+        computes with the weights TF.js holds after loading that quantized conversion."""
         self.evaluations += 1
         changed = {n: d for n, d in dtypes.items() if d != "float32" and self.values[n].dtype.kind == "f"}
         try:
             for name, dtype in changed.items():
                 self.variables[name].assign(dequantized(self.values[name], dtype))
-            outputs = self._predict()
+            return [np.asarray(o) for o in self._predict()]
         finally:
             for name in changed:
                 self.variables[name].assign(self.values[name])
-        errors = [
-            float(np.max(np.abs(np.asarray(o, np.float64) - np.asarray(r, np.float64))))
-            for o, r in zip(outputs, self.reference)
-            if np.size(r)
-        ]
-        return max(errors, default=0.0)
+
+    def error(self, dtypes: dict[str, str]) -> float:
+        """max_abs of the outputs with each weight dequantized from its dtype, against the float32 outputs."""
+        return max_abs(self.outputs(dtypes), self.reference)
 
     def sixteen_bit(self, name: str) -> str:
         """uint16 or float16, whichever moves this weight less (float16 cannot hold values past 65504)."""
@@ -241,13 +241,65 @@ class Planner:
 
 
 def float32_weights(path) -> dict[str, np.ndarray]:
-    """Every weight of a model file under its TF.js name, as stored (what a quantized conversion starts from)."""
-    from converter import topology
-    from converter.reader import read_array, read_model_file
-    from converter.weights import model_weights
+    """Every weight a conversion of the model file writes, in float32, under the name TF.js loads it by (a
+    lowering's transformed, renamed and derived weights included): what a quantized conversion encodes."""
+    from converter.api import tfjs_weights
 
-    with read_model_file(path) as mf:
-        return {w.name: read_array(w.dataset) for w in model_weights(mf, topology.clean(mf.model_config))}
+    return tfjs_weights(path)
+
+
+def manifest_dtypes(directory: Path) -> dict[str, str]:
+    """Each weight's dtype in a converted artifact's manifest: its quantization's, else float32."""
+    model = json.loads((Path(directory) / "model.json").read_text())
+    return {
+        spec["name"]: (spec.get("quantization") or {}).get("dtype", "float32")
+        for group in model["weightsManifest"]
+        for spec in group["weights"]
+    }
+
+
+def max_abs(outputs, reference) -> float:
+    """The largest |output - reference| over every output (inf where they are not finite alike)."""
+    errors = [
+        float(np.max(np.abs(np.asarray(o, np.float64) - np.asarray(r, np.float64))))
+        for o, r in zip(outputs, reference)
+        if np.size(r)
+    ]
+    worst = max(errors, default=0.0)
+    return worst if np.isfinite(worst) else float("inf")
+
+
+def decoded_artifact(directory: Path) -> dict[str, np.ndarray]:
+    """Every model weight of a converted artifact (optimizer state left out) as TF.js decodes it on load
+    (tfjs-core io_utils decodeWeight): float16 halves widened, uint8/uint16 codes as `code * scale + min`
+    computed in double then stored float32."""
+    directory = Path(directory)
+    model = json.loads((directory / "model.json").read_text())
+    sizes = {"float32": 4, "int32": 4, "float16": 2, "uint16": 2, "uint8": 1}
+    out: dict[str, np.ndarray] = {}
+    for group in model["weightsManifest"]:
+        data = b"".join((directory / p).read_bytes() for p in group["paths"])
+        offset = 0
+        for spec in group["weights"]:
+            q = spec.get("quantization") or {}
+            dtype = q.get("dtype", spec["dtype"])
+            n = int(np.prod(spec["shape"])) if spec["shape"] else 1
+            raw = np.frombuffer(
+                data,
+                dtype={"float32": "<f4", "int32": "<i4", "float16": "<f2", "uint16": "<u2", "uint8": "u1"}[dtype],
+                count=n,
+                offset=offset,
+            )
+            offset += n * sizes[dtype]
+            if dtype == "float16":
+                value = raw.astype(np.float32)
+            elif dtype in ("uint8", "uint16"):
+                value = (raw.astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
+            else:
+                value = raw.copy()
+            if spec.get("group") != "optimizer":
+                out[spec["name"]] = value.reshape(spec["shape"])
+    return out
 
 
 def output_scale(reference: list[np.ndarray]) -> float:
@@ -273,8 +325,6 @@ def cached_plan(prepared, source, budget: float) -> Plan:
     """The plan for the model file `source` of a prepared suite case at `budget`, computed once and kept in
     its cache entry. The model is loaded from the file, so the plan names its weights as the file does
     (a rebuilt model would number Keras's automatic layer names on from the last build)."""
-    import json
-
     from harness.pipeline.reference import converter_hash, keras_module
 
     path = None
@@ -285,7 +335,69 @@ def cached_plan(prepared, source, budget: float) -> Plan:
     model = _load(keras_module(prepared.flavour), source, prepared.files.get("keras"))
     plan = Planner(model, prepared.inputs, prepared.reference).plan(budget)
     if path is not None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(plan.to_json()))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(plan.to_json()))
     return plan
+
+
+# --- the reference a quantized conversion is certified against ------------------------------------
+
+
+@dataclasses.dataclass
+class DequantizedReference:
+    """What Keras computes with the weights a quantized artifact holds once TF.js has decoded it."""
+
+    outputs: list[np.ndarray]
+    keras_max_abs: float  # against the float32 outputs: the cost of quantization, in Keras alone
+    problem: str | None = None  # why these are not exactly the artifact's weights (then nothing is certified)
+
+
+def _same_weights(planner: Planner, dtypes: dict[str, str], artifact: Path) -> str | None:
+    """None when the float weights TF.js decodes from the artifact are exactly the values the Keras side was
+    given, as a whole: the same non-zero values, bitwise (a lowering may rename a weight, add an axis to it or
+    pad it with zeros; names can differ between a file and Keras's own re-save). A lowering that derives new
+    weights from a stored one, or folds one into a layer's config, leaves no exact reference: said so."""
+    decoded = [v for v in decoded_artifact(artifact).values() if v.dtype.kind == "f"]
+    given = [dequantized(v, dtypes.get(name, "float32")) for name, v in planner.values.items() if v.dtype.kind == "f"]
+
+    def nonzero(arrays):
+        flat = np.concatenate([np.ravel(a).astype(np.float32) for a in arrays]) if arrays else np.zeros(0, np.float32)
+        return np.sort(flat[flat != 0])
+
+    if np.array_equal(nonzero(decoded), nonzero(given), equal_nan=True):
+        return None
+    return (
+        "the artifact's weights are not the dequantized weights of the Keras model (a lowering derived weights "
+        "from a stored one or folded one into a layer's config)"
+    )
+
+
+def dequantized_reference(prepared, source: Path, form: str, plan: dict | None, artifact: Path) -> DequantizedReference:
+    """Keras's outputs with every weight dequantized as `form` (float16, uint16, uint8) or as `plan` says, for
+    the model file `source` of a prepared case, checked against the `artifact` converted from it; computed once
+    and kept in the case's cache entry (its key follows the converter's source)."""
+    import hashlib
+
+    from harness.files import save_npz_atomic
+    from harness.pipeline.reference import converter_hash, keras_module
+
+    key = hashlib.sha256(json.dumps([form, sorted((plan or {}).items()), converter_hash()]).encode()).hexdigest()[:16]
+    path = None
+    if prepared.directory is not None:
+        path = prepared.directory / f"dequantized-{Path(source).suffix[1:]}-{form}-{key}.npz"
+        if path.exists():
+            data = np.load(path)
+            n = int(data["n"])
+            problem = str(data["problem"]) or None
+            return DequantizedReference([data[f"y{i}"] for i in range(n)], float(data["keras_max_abs"]), problem)
+    model = _load(keras_module(prepared.flavour), source, prepared.files.get("keras"))
+    planner = Planner(model, prepared.inputs, prepared.reference)
+    dtypes = dict(plan or {}) if form == "plan" else {n: form for n in planner.values}
+    outputs = planner.outputs(dtypes)
+    result = DequantizedReference(
+        outputs, max_abs(outputs, prepared.reference), _same_weights(planner, dtypes, artifact)
+    )
+    if path is not None:
+        arrays = {f"y{i}": y for i, y in enumerate(outputs)}
+        arrays |= {"n": np.asarray(len(outputs)), "keras_max_abs": np.asarray(result.keras_max_abs)}
+        save_npz_atomic(path, arrays | {"problem": np.asarray(result.problem or "")})
+    return result

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.results.record import jsonable
 from harness.suite import builders
 from harness.suite import inputs as inputs_mod
 from harness.vocabulary import FILE_SUFFIX, FORMATS
@@ -56,13 +57,14 @@ def keras_module(flavour: str):
     from harness import tf_policy
 
     tf_policy.apply()  # a no-op once the harness is imported; here for callers that import only this module
-    if flavour == "tf_keras":
-        import tf_keras
+    with tf_policy.quiet_start():  # TensorFlow's start-up lines, once per process, are nobody's business
+        if flavour == "tf_keras":
+            import tf_keras
 
-        return tf_keras
-    import keras
+            return tf_keras
+        import keras
 
-    return keras
+        return keras
 
 
 def application_objects(k) -> dict:
@@ -374,14 +376,6 @@ def jsonable_issue(issue) -> dict:
     d = dataclasses.asdict(issue) if dataclasses.is_dataclass(issue) and not isinstance(issue, type) else dict(issue)
     d["value"] = jsonable(d.get("value"))
     return d
-
-
-def jsonable(value):
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _write_meta(directory: Path, info: dict):

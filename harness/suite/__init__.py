@@ -4,6 +4,7 @@
 - `lowered`: constructs TF.js lacks or mis-computes, run as the converter lowers them;
 - `graphs`: tier 2, topologies (multi-io, shared layers, nested models, masking, encoder-decoder);
 - `apps`: tier 3, `keras.applications` architectures with random weights;
+- `real`: small models written as users write them, after Keras's examples (Transformers, ViT, attention);
 - `rejects`: models the converter must refuse;
 - `train`: compiled models TF.js must evaluate and train as Keras does (and training set-ups it must not carry).
 
@@ -18,10 +19,19 @@ from harness.suite.declare import NAME_RE
 from harness.suite.graphs import GRAPH_CASES
 from harness.suite.layers import LAYER_CASES
 from harness.suite.lowered import LOWERED_CASES
+from harness.suite.real import REAL_CASES
 from harness.suite.rejects import REJECT_CASES
 from harness.suite.train import TRAIN_CASES
 
-CASES: tuple[Case, ...] = (*LAYER_CASES, *LOWERED_CASES, *GRAPH_CASES, *APP_CASES, *REJECT_CASES, *TRAIN_CASES)
+CASES: tuple[Case, ...] = (
+    *LAYER_CASES,
+    *LOWERED_CASES,
+    *GRAPH_CASES,
+    *APP_CASES,
+    *REAL_CASES,
+    *REJECT_CASES,
+    *TRAIN_CASES,
+)
 
 
 def validate(cases) -> None:

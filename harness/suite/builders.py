@@ -96,6 +96,28 @@ class Chain:
 
 
 @dataclasses.dataclass(frozen=True)
+class Attend:
+    """An attention layer on inputs shaped `shapes` (query, value, key; one shape: self-attention), called with
+    the keyword arguments `call`: MultiHeadAttention takes its inputs as arguments, Attention and
+    AdditiveAttention as one list. Several outputs (returned scores) become the model's outputs."""
+
+    shapes: tuple[tuple[int, ...], ...]
+    spec: Spec
+    call: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, k):
+        inputs = [k.Input(shape=s, name=n) for s, n in zip(self.shapes, ("query", "value", "key"))]
+        tensors = inputs if len(inputs) > 1 else [inputs[0], inputs[0]]
+        layer = self.spec.make(k, snake(self.spec.cls))
+        if self.spec.cls == "MultiHeadAttention":
+            out = layer(*tensors, **dict(self.call))
+        else:
+            out = layer(tensors, **dict(self.call))
+        out = list(out) if isinstance(out, tuple) else out
+        return nontrivial_weights(k.Model(inputs, out, name="model"))
+
+
+@dataclasses.dataclass(frozen=True)
 class App:
     """A `keras.applications` architecture, random weights (nothing is downloaded), logits out."""
 
@@ -430,17 +452,12 @@ def relu_slope_shared(k):
     return k.Model(inp, [a, k.layers.Dense(2, name="head")(c)], name="relu_slope_shared")
 
 
-def mha(k):
-    """Self-attention with MultiHeadAttention."""
-    inp = k.Input((5, 8), name="input")
-    out = k.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(inp, inp)
-    return k.Model(inp, out, name="mha_model")
-
-
-def attention(k):
-    """Dot-product Attention over (query, value)."""
-    q, v = k.Input((4, 6), name="query"), k.Input((5, 6), name="value")
-    return k.Model([q, v], k.layers.Attention(name="attention")([q, v]), name="attention_model")
+def mha_masked(k):
+    """Self-attention over embedded tokens with mask_zero: MultiHeadAttention applies the mask to its scores."""
+    inp = k.Input((5,), dtype="int32", name="tokens")
+    x = k.layers.Embedding(10, 8, mask_zero=True, name="embedding")(inp)
+    out = k.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(x, x)
+    return k.Model(inp, out, name="mha_masked")
 
 
 # --- nested models whose outputs are the model's -----------------------------------------------------

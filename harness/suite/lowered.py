@@ -15,10 +15,12 @@ from harness.suite.declare import (
     K3,
     QUANTIZED,
     SEQ,
+    SEQ_ATTN,
     TFK,
     VOL,
     VOL_CF,
     activation,
+    attending,
     graph,
     layer,
     only,
@@ -28,6 +30,12 @@ from harness.suite.declare import (
 
 def lowered(cls, options, shape, rules, **kw):
     return layer(cls, options, shape, tier="lowered", lowered=rules.split(), **kw)
+
+
+def einsum(equation: str, output_shape, bias_axes=None, shape=SEQ_ATTN, label="", **kw):
+    options = {"equation": equation, "output_shape": output_shape, "bias_axes": bias_axes}
+    label = equation.replace("->", "_to_") + (f",bias_axes={bias_axes}" if bias_axes else "") + label
+    return lowered("EinsumDense", options, shape, "einsum_dense", label=label, **kw)
 
 
 KERAS3_ACTIVATION = "tf_keras has no such activation string"
@@ -101,6 +109,39 @@ LOWERED_CASES = [
         )
         for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))
     ],
+    # attention (sequence length 5, features 8, 2 heads)
+    attending("MultiHeadAttention", {}, [SEQ_ATTN], "multi_head_attention", label="self"),
+    attending("MultiHeadAttention", {"value_dim": 3, "output_shape": 6}, [SEQ_ATTN, (4, 6)], "multi_head_attention"),
+    attending(
+        "MultiHeadAttention",
+        {"num_heads": 3, "key_dim": 2, "use_bias": False, "output_shape": (2, 3)},
+        [SEQ_ATTN, (4, 6), (4, 5)],
+        "multi_head_attention",
+        label="key,use_bias=False,output_shape=(2,3)",
+    ),
+    attending("MultiHeadAttention", {}, [SEQ_ATTN], "multi_head_attention", {"use_causal_mask": True}),
+    # Keras 3 with dropout computes without dot_product_attention: the query is scaled, the mask is -1e9
+    attending("MultiHeadAttention", {"dropout": 0.1}, [SEQ_ATTN], "multi_head_attention", {"use_causal_mask": True}),
+    attending("Attention", {}, [SEQ_ATTN, (4, 8)], "attention"),
+    attending("Attention", {"use_scale": True}, [SEQ_ATTN, (4, 6), (4, 8)], "attention", label="use_scale=True,key"),
+    attending("Attention", {"use_scale": True}, [SEQ_ATTN], "attention", {"use_causal_mask": True}),
+    attending("Attention", {"score_mode": "concat", "use_scale": True}, [SEQ_ATTN, (4, 8)], "attention"),
+    attending("Attention", {"score_mode": "concat"}, [SEQ_ATTN], "attention", {"use_causal_mask": True}),
+    attending("AdditiveAttention", {}, [SEQ_ATTN, (4, 8)], "additive_attention"),
+    attending("AdditiveAttention", {"use_scale": False}, [SEQ_ATTN], "additive_attention", {"use_causal_mask": True}),
+    einsum("ab,bc->ac", 3, shape=(8,)),
+    einsum("abc,cd->abd", (None, 3), "d"),
+    einsum("abc,cde->abde", (None, 2, 3), "de"),
+    einsum("abc,ced->adbe", (3, None, 2), "e"),
+    einsum("...b,bc->...c", 4, "c"),
+    # after a Dense, tf_keras records no sequence length: the split is per step, and Flatten still builds
+    einsum(
+        "abc,cde->abde",
+        (None, 2, 3),
+        label=",between_dense_and_flatten",
+        before=(b.Spec("Dense", {"units": 8}),),
+        after=(b.Spec("Flatten"),),
+    ),
     # Keras 3 tensor arithmetic (tf_keras writes a TFOpLambda: refused in the reject tier)
     graph(
         b.keras_ops,

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from harness.suite import builders as b
+from harness.suite.builders import Spec
 from harness.suite.case import Case
 from harness.suite.declare import (
     IMG,
     K3,
     SEQ,
+    SEQ_ATTN,
     TFJS_SRC,
     TFK,
     UNKNOWN,
     VOL,
+    attending,
     graph,
-    layer,
     only,
     refused,
     refused_graph,
     reject,
     tokens,
-    xfail,
 )
 
 REJECT_CASES = [
@@ -36,11 +37,6 @@ REJECT_CASES = [
         "needs_python_code",
         "exponential of a tensor: a TFOpLambda (tf_keras) or a Keras 3 op node (Exp) no TF.js layer computes",
     ),
-    refused_graph(b.attention, ["Attention"], "unknown_layer", UNKNOWN),
-    refused_graph(
-        b.mha, ["MultiHeadAttention"], "unknown_layer", "TF.js 4.22 does not export MultiHeadAttention (layers/nlp)"
-    ),
-    refused("EinsumDense", {}, (4,), "unknown_layer", UNKNOWN),
     refused("ZeroPadding3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("Cropping3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("UpSampling3D", {}, VOL, "unknown_layer", UNKNOWN),
@@ -55,6 +51,30 @@ REJECT_CASES = [
     # constructs the lowering stage covers, in forms it does not lower (converter/lowering.py refuses)
     refused("Conv1DTranspose", {"dilation_rate": 2}, (5, 3), "not_lowerable", "a dilated Conv1DTranspose"),
     refused("GlobalMaxPooling3D", {"keepdims": True}, VOL, "not_lowerable", "keepdims of a rank-5 pooling"),
+    # attention in the forms the lowering does not cover (converter/lowering/attention.py refuses them by name)
+    refused_graph(
+        b.mha_masked,
+        ["Embedding", "MultiHeadAttention"],
+        "not_lowerable",
+        "a Keras mask (Embedding(mask_zero=True)) reaches MultiHeadAttention, which applies it to its scores",
+    ),
+    attending(
+        "MultiHeadAttention",
+        {},
+        [SEQ_ATTN],
+        "",
+        {"return_attention_scores": True},
+        tier="reject",
+        expect=reject("not_lowerable", "returned attention scores: a second output no TF.js layer computes"),
+    ),
+    refused(
+        "EinsumDense",
+        {"equation": "abc,bd->acd", "output_shape": (8, 3)},
+        SEQ_ATTN,
+        "not_lowerable",
+        "an EinsumDense contracting an axis other than the input's last",
+        label="abc,bd_to_acd",
+    ),
     refused(
         "RandomCrop",
         {"height": 4, "width": 4},
@@ -100,13 +120,25 @@ REJECT_CASES = [
         "not_lowerable",
         "ReLU(negative_slope, threshold) lowers to two branches added, which a Sequential cannot hold",
     ),
-    # TF.js's rank limits cannot be seen in a config (input ranks are not written per layer), so the
-    # converter lets these through and TF.js refuses them when it runs: certified as known failures.
-    layer(
+    # TF.js's rank limits: the converter follows ranks from the inputs and refuses what TF.js would throw on
+    refused(
         "Dot",
         {"axes": -1},
         ((2, 3, 4), (2, 3, 4)),
-        expect=xfail("load_error", "tfjs-layers merge.ts: Dot supports inputs of rank <= 3 only (throws at predict)"),
+        "rank_limit",
+        "tfjs-layers merge.ts: Dot supports inputs of rank <= 3 only (TF.js throws at predict)",
+    ),
+    # a mask reaching a layer TF.js computes without it (converter/masks.py)
+    refused(
+        "Masking",
+        {},
+        (7, 1),
+        "ignores_mask",
+        f"{TFJS_SRC}layers/pooling.ts GlobalAveragePooling1D ignores the mask: it averages every step where "
+        "Keras averages the unmasked ones (measured: max_abs 0.8)",
+        label="into=GlobalAveragePooling1D",
+        before=(Spec("ReLU"),),
+        after=(Spec("GlobalAveragePooling1D"),),
     ),
     refused(
         "Activation",

@@ -2,8 +2,11 @@
 //
 // Python calls `window.runner.<fn>(...)` through Playwright's page.evaluate.
 // Every function resolves to {ok: true, value} or {ok: false, stage, message}
-// so that the failing stage (fetch, parse, weights, predict, backend) crosses
-// the boundary intact. Tensors cross it as base64 of their typed array, so
+// so that the failing stage crosses the boundary intact: loading has the stages
+// fetch, parse and weights; every other call has its own (predict,
+// layer_outputs, time_predict, read_weights, dequant_check, training_info,
+// evaluate, train, backend), so that a declared failure of one cannot be
+// satisfied by a failure of another. Tensors cross it as base64 of their typed array, so
 // large arrays are cheap and NaN/Inf survive.
 'use strict';
 
@@ -66,13 +69,13 @@
 
   function toTensor(spec) {
     const Array_ = ARRAYS[spec.dtype];
-    if (!Array_) throw new StageError('predict', `unsupported input dtype ${spec.dtype}`);
+    if (!Array_) throw new Error(`unsupported input dtype ${spec.dtype}`);
     return tf.tensor(new Array_(fromBase64(spec.data)), spec.shape, spec.dtype);
   }
 
   function encode(tensor, data) {
     if (!ARRAYS[tensor.dtype]) {
-      throw new StageError('predict', `unsupported output dtype ${tensor.dtype}`);
+      throw new Error(`unsupported output dtype ${tensor.dtype}`);
     }
     return {data: toBase64(data), shape: tensor.shape, dtype: tensor.dtype};
   }
@@ -93,7 +96,7 @@
 
   function entry(id) {
     const e = models.get(id);
-    if (!e) throw new StageError('predict', `no loaded model with id ${id}`);
+    if (!e) throw new Error(`no loaded model with id ${id}`);
     return e;
   }
 
@@ -109,6 +112,7 @@
       webgl_render_float32: null,
       wasm_simd: null,
       wasm_threads: null,
+      webgpu_adapter: null,
       cross_origin_isolated: self.crossOriginIsolated === true,
     };
     if (name === 'webgl') {
@@ -128,7 +132,30 @@
       facts.wasm_simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       facts.wasm_threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
     }
+    if (name === 'webgpu') {
+      const adapter = await navigator.gpu.requestAdapter();
+      const info = (adapter && adapter.info) || {};
+      facts.webgpu_adapter = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') ||
+          'unnamed adapter';
+      facts.webgpu_fallback = info.isFallbackAdapter === true || adapter.isFallbackAdapter === true;
+      facts.webgpu_shader_f16 = adapter.features.has('shader-f16');
+    }
     return facts;
+  }
+
+  // Why WebGPU cannot start here, in words a user can act on; null when it can.
+  async function webgpuMissing() {
+    if (typeof tf.findBackendFactory !== 'function' || !tf.findBackendFactory('webgpu')) {
+      return 'the page did not load tf-backend-webgpu';
+    }
+    if (!navigator.gpu) {
+      return 'navigator.gpu is undefined: this browser exposes no WebGPU (Chromium needs --enable-unsafe-webgpu ' +
+          'where WebGPU is not enabled by default)';
+    }
+    if (!(await navigator.gpu.requestAdapter())) {
+      return 'navigator.gpu.requestAdapter() returned null: no WebGPU adapter on this machine';
+    }
+    return null;
   }
 
   // Activate backend `name`; when it cannot start, fail with the browser's own words.
@@ -140,6 +167,10 @@
         warnings.push(args.map(String).join(' '));
         warn.apply(console, args);
       };
+      if (name === 'webgpu') {
+        const missing = await webgpuMissing();
+        if (missing) throw new StageError('backend', missing);
+      }
       let ok;
       try {
         if (name === 'wasm') tf.wasm.setWasmPaths(wasmDir);
@@ -274,7 +305,7 @@
   }
 
   async function layerOutputs(id, inputs, names) {
-    return wrap('predict', async () => {
+    return wrap('layer_outputs', async () => {
       const e = entry(id);
       const key = JSON.stringify(names);
       let sub = e.subModels.get(key);
@@ -306,7 +337,7 @@
   }
 
   async function timePredict(id, inputs, k) {
-    return wrap('predict', async () => {
+    return wrap('time_predict', async () => {
       const e = entry(id);
       const xs = inputs.map(toTensor);
       try {
@@ -335,7 +366,7 @@
 
   // Every weight as TF.js holds it after loading (dequantized), by the name it was loaded under.
   async function weights(id) {
-    return wrap('predict', async () => {
+    return wrap('read_weights', async () => {
       const e = entry(id);
       const out = [];
       for (const v of e.model.weights) {
@@ -370,7 +401,7 @@
   // For each quantized weight, max |TF.js's loaded value - the value its manifest entry encodes|:
   // how faithfully TF.js decoded the shards (0 when it computed value * scale + min, or the half, exactly).
   function dequantCheck(id) {
-    return wrap('predict', async () => {
+    return wrap('dequant_check', async () => {
       const e = entry(id);
       const specs = e.artifacts.weightSpecs || [];
       const data = e.artifacts.weightData;
@@ -412,7 +443,7 @@
 
   // Whether the file compiled the model, and how: TF.js compiles only from a top-level trainingConfig.
   function trainingInfo(id) {
-    return wrap('predict', async () => {
+    return wrap('training_info', async () => {
       const m = entry(id).model;
       const opt = m.optimizer;
       return {
@@ -440,7 +471,7 @@
 
   // model.evaluate on one batch of the given size; its scalars in metricsNames order.
   async function evaluate(id, inputs, targets, batchSize) {
-    return wrap('predict', async () => {
+    return wrap('evaluate', async () => {
       const m = entry(id).model;
       const xs = inputs.map(toTensor);
       const ys = targets.map(toTensor);
@@ -458,7 +489,7 @@
 
   // trainOnBatch over the batches in turn: the loss (and metrics) after each step, then the weights.
   async function trainSteps(id, batches) {
-    return wrap('predict', async () => {
+    return wrap('train', async () => {
       const m = entry(id).model;
       const steps = [];
       for (const batch of batches) {
