@@ -239,3 +239,20 @@ def test_the_plugin_knows_the_vocabularys_backends():
 
     assert pytest_plugin.BACKENDS == vocabulary.BACKENDS
     assert pytest_plugin.DEFAULT_BACKENDS.split(",") == list(vocabulary.DEFAULT_BACKENDS)
+
+
+@pytest.mark.parametrize("flavour", ["keras", "tf_keras"])
+def test_an_app_normalization_computes_with_the_weights_it_saves(flavour):
+    """EfficientNet's Normalization reads its statistics into constants when built: nontrivial_weights' new
+    values reached the file, not the reference (which then disagreed with the file by 4e-4)."""
+    import importlib
+
+    from harness.suite.builders import nontrivial_weights, refreshed
+
+    k = importlib.import_module(flavour)
+    inp = k.Input((3,))
+    model = k.Model(inp, k.layers.Normalization()(inp))
+    x = np.ones((1, 3), "float32")
+    model = refreshed(nontrivial_weights(model))
+    mean, variance = model.layers[1].get_weights()[:2]
+    np.testing.assert_allclose(np.asarray(model(x)), (x - mean) / np.sqrt(variance), rtol=1e-6)

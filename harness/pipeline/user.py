@@ -29,7 +29,7 @@ class ModelFile:
     path: Path
 
     def __call__(self, k):
-        return k.models.load_model(str(self.path), compile=False)
+        return reference.load_model(k, self.path)
 
 
 def case_names(paths: list[Path]) -> list[str]:
@@ -145,7 +145,7 @@ def plan_file(
 
     flavour = _flavour(path)
     k = reference.keras_module(flavour)
-    model = k.models.load_model(str(path), compile=False)
+    model = reference.load_model(k, path)
     source = inputs_file(path, inputs)
     xs = (
         load_inputs(source, model)

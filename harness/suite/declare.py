@@ -267,14 +267,24 @@ QUANTIZED = ("float16", "uint16", "uint8")
 QUANTIZED_AND_PLAN = (*QUANTIZED, "plan")
 
 
-def app(cls: str, layer_classes: str, input_shape=(32, 32, 3), tolerance=DEEP, lowered=(), **kw) -> Case:
+def app(
+    cls: str,
+    layer_classes: str,
+    input_shape=(32, 32, 3),
+    tolerance=DEEP,
+    lowered=(),
+    quantized=QUANTIZED_AND_PLAN,
+    label=None,
+    **kw,
+) -> Case:
     """`keras.applications.<cls>` at the smallest input it accepts; `layer_classes` as built (both flavours
-    unless `kw` says otherwise, with `only`)."""
+    unless `kw` says otherwise, with `only`); certified quantized in every form unless `quantized` says less.
+    `label` tells apart two cases of one architecture (one per flavour, when they lower differently)."""
     return Case(
         **kw,
         lowered=tuple(lowered),
-        quantized=QUANTIZED_AND_PLAN,
-        name=f"{cls}[{'x'.join(map(str, input_shape))}]",
+        quantized=tuple(quantized),
+        name=f"{cls}[{'x'.join(map(str, input_shape))}{f',{label}' if label else ''}]",
         tier="app",
         build=App(cls, input_shape),
         layer_classes=tuple(layer_classes.split()),

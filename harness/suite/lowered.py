@@ -204,7 +204,7 @@ LOWERED_CASES = [
         b.tf_ops,
         ["TFOpLambda", "SlicingOpLambda", "ReLU", "Dense"],
         tier="lowered",
-        lowered=["tf_op_lambda", "tf_op_slice"],
+        lowered=["scalar_op", "tensor_op", "tf_op_lambda", "tf_op_slice"],
         **only(TFK, "Keras 3 writes tensor arithmetic as op nodes (keras_ops), not TFOpLambda layers"),
     ),
     # held-out models: a lowered chain inside a real network must leave shapes TF.js can build the rest from
