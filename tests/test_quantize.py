@@ -192,3 +192,11 @@ def test_tfjs_certify_plan(tmp_path):
         timeout=600,
     )
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_a_plan_line_says_an_error_is_not_finite_rather_than_raising():
+    from harness.pipeline.user import measured_line
+
+    assert measured_line("wasm", None, 0.01, True) == "  wasm: max_abs not finite > 0.01"
+    assert measured_line("cpu", 0.004, 0.01, True) == "  cpu: max_abs 0.004 <= 0.01"
+    assert "does not compute what Keras does" in measured_line("webgl", 0.004, 0.01, False)

@@ -347,3 +347,23 @@ def test_the_readme_retraining_example_runs(tfjs_browser, adam_case):
     )
     assert len(result["losses"]) == 3 and all(np.isfinite(result["losses"]))
     assert result["metrics"] == ["loss", "acc", "categoricalCrossentropy"]
+
+
+def test_step_losses_are_compared_shape_for_shape_never_broadcast():
+    """One TF.js step against twelve Keras steps is a problem, not a broadcast comparison that could pass."""
+    from harness.pipeline import tolerance, training
+
+    tol = tolerance.for_training("cpu", "SGD")
+    metric, problem = training._compare("step losses", [0.5] * 12, [0.5], tol)
+    assert metric is None and "shape [1]" in problem and "[12]" in problem
+    metric, problem = training._compare("step losses", [0.5, 0.4], [0.5, 0.4], tol)
+    assert problem is None and metric.mismatches == 0
+
+
+def test_training_tolerance_is_a_policy_not_a_per_case_override():
+    """The report's per-case overrides table lists records whose tolerance has a reason: a case's override only."""
+    from harness.pipeline import tolerance
+
+    for backend in ("cpu", "wasm", "webgl", "webgpu"):
+        for optimizer in ("SGD", "Adam", None):
+            assert tolerance.for_training(backend, optimizer).reason is None

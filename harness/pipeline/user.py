@@ -195,12 +195,17 @@ def plan_file(
         f"float32; float16: {plan.float16_bytes / plan.float32_bytes:.2f})"
     )
     for backend, err in measured.items():
-        text = "not finite" if err is None else f"{err:.3g}"
-        sign = "<=" if err is not None and err <= max_error else ">"
-        note = "" if exact[backend] is not None else " (TF.js does not compute what Keras does with these weights)"
-        say(f"  {backend}: max_abs {text} {sign} {max_error:g}{note}")
+        say(measured_line(backend, err, max_error, exact[backend] is not None))
     say(f"wrote {out_dir} (plan in {out_dir / 'quantization_plan.json'})")
     return 0 if within and faithful else 1
+
+
+def measured_line(backend: str, err: float | None, max_error: float, faithful: bool) -> str:
+    """One backend's line of `tfjs-certify plan`: its error against the budget (None: not finite)."""
+    text = "not finite" if err is None else f"{err:.3g}"
+    sign = "<=" if err is not None and err <= max_error else ">"
+    note = "" if faithful else " (TF.js does not compute what Keras does with these weights)"
+    return f"  {backend}: max_abs {text} {sign} {max_error:g}{note}"
 
 
 def _flavour(path: Path) -> str:
