@@ -420,7 +420,7 @@ class Scale(keras.layers.Layer):
 REJECTED = {
     "lambda": (lambda x: keras.layers.Lambda(lambda t: t + 1.0, name="lam")(x), "lam", "needs_python_code"),
     "custom-registered": (lambda x: Scale(name="scale")(x), "scale", "needs_python_code"),
-    "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru", "unsupported_value"),
+    "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru", "needs_companion"),
     "elu-alpha": (lambda x: keras.layers.ELU(alpha=0.5, name="elu")(x), "elu", "unsupported_value"),
     "attention": (lambda x: keras.layers.Attention(name="att")([x, x]), "att", "unknown_layer"),
     "multi-head-attention": (lambda x: keras.layers.MultiHeadAttention(2, 2, name="mha")(x, x), "mha", "unknown_layer"),
