@@ -23,6 +23,7 @@ from converter.support_table import (
     KEEP,
     RNN,
     drop_always,
+    drop_if,
     one_of,
 )
 
@@ -102,5 +103,7 @@ ARGUMENTS = {
         "sparse": one_of(False, why="TF.js has no sparse tensors"),
         "num_bins": drop_always(why="only used by adapt(); bin_boundaries hold its result"),
         "epsilon": drop_always(why="only used by adapt()"),
+        # tf_keras writes the output dtype (int64), Keras 3 the compute dtype: the companion outputs int32 indices
+        "dtype": drop_if("float32", "int32", "int64", why="Discretization outputs integer bucket indices"),
     },
 }

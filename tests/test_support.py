@@ -567,6 +567,7 @@ def test_every_code_is_documented_and_used():
         "unknown_constraint",
         "unsupported_dtype",
         "not_lowerable",
+        "needs_companion",
     }
     assert set(CODES) == used
     assert all(isinstance(v, str) and v for v in CODES.values())

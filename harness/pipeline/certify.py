@@ -52,10 +52,16 @@ def make_record(
     expect = variant.expect.for_backend(backend)
     outcome = outcome or converted.status
     rules = sorted({x.rule for x in converted.lowerings})
-    as_declared = converted.status != "ok" or not case.lowered or rules == sorted(case.lowered)
-    if not as_declared:
-        wrong = f"converted through lowerings {rules or 'none'}, but the case declares {sorted(case.lowered)}"
-        message = "; ".join(m for m in (wrong, message or converted.message) if m)
+    wrong = []
+    if converted.status == "ok" and case.lowered and rules != sorted(case.lowered):
+        wrong.append(f"converted through lowerings {rules or 'none'}, but the case declares {sorted(case.lowered)}")
+    if converted.status == "ok" and case.companion and converted.companion != sorted(set(case.companion)):
+        wrong.append(
+            f"run by companion rules {converted.companion or 'none'}, but the case declares {sorted(case.companion)}"
+        )
+    as_declared = not wrong
+    if wrong:
+        message = "; ".join(m for m in (*wrong, message or converted.message) if m)
     return Record(
         id=variant.record_id(backend),
         case=case.name,

@@ -162,11 +162,14 @@ def _inputs_source() -> str:
 
 @functools.cache
 def converter_hash() -> str:
-    """Changes whenever the converter's source does: the cached in-memory API conversion depends on it."""
+    """Changes whenever the converter's source does (its subpackages, and the companion module it copies into an
+    artifact, included): the cached conversions depend on it."""
     import converter
 
     h = hashlib.sha256()
-    for p in sorted(Path(converter.__file__).resolve().parent.glob("*.py")):
+    root = Path(converter.__file__).resolve().parent
+    for p in sorted([*root.rglob("*.py"), *root.rglob("*.js")]):
+        h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -226,6 +229,7 @@ class Prepared:
     loader: Callable[[], object] | None = None  # builds the Keras model again (layer localisation)
     error: str | None = None  # Keras could not build, feed, run or save the model
     directory: Path | None = None  # the cache entry (None: a user's file, not cached)
+    convert_options: dict = dataclasses.field(default_factory=dict)  # converter options (conversion_options)
 
     def load_model(self):
         if self.loader is None:
@@ -261,13 +265,16 @@ def prepare(case, flavour: str) -> Prepared:
     api_dir = directory / f"api-{converter_hash()}"
     want_api = "api" in formats
     loader = functools.partial(build, case, flavour)
+    options = conversion_options(case)
     error = populate_once(
         directory,
         lambda: meta.exists() and (not want_api or api_dir.exists()),
         lambda: _populate(case, flavour, directory, api_dir if want_api else None, formats),
     )
     if error:
-        return Prepared(case.name, flavour, {}, [], [], [], loader, error=error, directory=directory)
+        return Prepared(
+            case.name, flavour, {}, [], [], [], loader, error=error, directory=directory, convert_options=options
+        )
     info = json.loads(meta.read_text())
     data = np.load(directory / "data.npz")
     xs = [data[f"x{i}"] for i in range(info["n_inputs"])]
@@ -275,7 +282,9 @@ def prepare(case, flavour: str) -> Prepared:
     files = {fmt: directory / f"model{FILE_SUFFIX[fmt]}" for fmt in info["formats"]}
     if want_api:
         files["api"] = api_dir
-    return Prepared(case.name, flavour, files, xs, refs, info["output_names"], loader, directory=directory)
+    return Prepared(
+        case.name, flavour, files, xs, refs, info["output_names"], loader, directory=directory, convert_options=options
+    )
 
 
 def _populate(case, flavour, directory: Path, api_dir: Path | None, formats) -> str | None:
@@ -310,18 +319,24 @@ def _populate(case, flavour, directory: Path, api_dir: Path | None, formats) -> 
     except Exception as e:  # the case's record says so; the run goes on
         return f"Keras could not {step} the model: {one_line(e)}"
     if api_dir is not None and not api_dir.exists():
-        _convert_in_memory(model, directory, api_dir)
+        _convert_in_memory(model, directory, api_dir, conversion_options(case))
     return None
 
 
-def _convert_in_memory(model, directory: Path, api_dir: Path) -> None:
+def conversion_options(case) -> dict:
+    """The converter options a suite case is converted with: the companion module for a case that names
+    companion rules (converter/companion_table.py)."""
+    return {"companion": True} if case.companion else {}
+
+
+def _convert_in_memory(model, directory: Path, api_dir: Path, options: dict | None = None) -> None:
     """The `api` format: `save_keras_model` on the live model; its failure is recorded as the outcome."""
     from converter import ConversionError, save_keras_model
 
     stage: Path | None = Path(tempfile.mkdtemp(prefix=".api.", dir=directory))
     assert stage is not None
     try:
-        result = save_keras_model(model, stage / "out")
+        result = save_keras_model(model, stage / "out", **(options or {}))
         # what the converter made of the training configuration (TF.js ignores an extra file)
         (stage / "out" / "training.json").write_text(json.dumps(training_json(result.training)))
         os.replace(stage / "out", api_dir)

@@ -44,6 +44,7 @@ class TrainPrepared:
     outputs: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
     directory: Path | None = None
+    convert_options: dict = dataclasses.field(default_factory=dict)
 
     # what the inference pipeline reads of a prepared case
     @property
@@ -67,7 +68,9 @@ def prepare(case, flavour: str) -> TrainPrepared:
         lambda: _populate(case, flavour, directory, api_dir),
     )
     if error:
-        return TrainPrepared(case.name, flavour, {}, error=error, directory=directory)
+        return TrainPrepared(
+            case.name, flavour, {}, error=error, directory=directory, convert_options=reference.conversion_options(case)
+        )
     info = json.loads(meta.read_text())
     data = np.load(directory / "data.npz")
     batches = [
@@ -88,6 +91,7 @@ def prepare(case, flavour: str) -> TrainPrepared:
         weights,
         info["outputs"],
         directory=directory,
+        convert_options=reference.conversion_options(case),
     )
 
 
@@ -104,7 +108,7 @@ def _populate(case, flavour: str, directory: Path, api_dir: Path) -> str | None:
         for fmt in SAVE_ORDER[flavour]:
             step = f"save ({fmt})"
             if fmt == "api":
-                reference._convert_in_memory(model, directory, api_dir)
+                reference._convert_in_memory(model, directory, api_dir, reference.conversion_options(case))
             else:
                 suffix = FILE_SUFFIX[fmt]
                 tmp = directory / f".model{suffix}.{os.getpid()}.tmp{suffix}"

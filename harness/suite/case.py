@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
 
+from converter.companion_table import COMPANIONS
 from converter.lowering_table import LOWERINGS
 from harness.vocabulary import (
     EXPECTATIONS,
@@ -135,6 +136,7 @@ class Case:
     quantized_expect: tuple[tuple[str, Expect], ...] = ()
     fit: Any = None  # a `train` case: how it trains (harness.suite.compiled.Fit)
     lowered: tuple[str, ...] = ()  # the lowerings (converter/lowering_table.py) the converter must apply
+    companion: tuple[str, ...] = ()  # the companion rules (converter/companion_table.py) it converts through
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -163,6 +165,12 @@ class Case:
             raise ValueError(f"{self.name}: quantized forms are among {QUANTIZATIONS}, for cases that convert")
         if self.tier == "lowered" and not self.lowered:
             raise ValueError(f"{self.name}: a lowered case names the lowerings it exercises")
+        if self.tier == "companion" and not self.companion:
+            raise ValueError(f"{self.name}: a companion case names the companion rules it exercises")
+        if self.companion and self.tier not in ("companion", "train"):
+            raise ValueError(f"{self.name}: only companion and train cases convert with the companion module")
+        if not set(self.companion) <= set(COMPANIONS):
+            raise ValueError(f"{self.name}: unknown companion rule(s) {sorted(set(self.companion) - set(COMPANIONS))}")
         if not set(self.lowered) <= set(LOWERINGS):
             raise ValueError(f"{self.name}: unknown lowering(s) {sorted(set(self.lowered) - set(LOWERINGS))}")
         if not {form for form, _ in self.quantized_expect} <= set(self.quantized):

@@ -137,6 +137,7 @@ def layer(
     quantized=(),
     tier="layer",
     lowered=(),
+    companion=(),
 ) -> Case:
     """A case around one layer `cls` with `options` on inputs `shape` (a tuple of shapes for merges).
 
@@ -159,6 +160,7 @@ def layer(
         tolerance=tolerance,
         quantized=quantized,
         lowered=tuple(lowered),
+        companion=tuple(companion),
         formats=None if tier == "reject" else ONE_FILE_PER_FORMAT,
     )
 
@@ -198,6 +200,8 @@ def graph(
     tier="graph",
     quantized=(),
     lowered=(),
+    companion=(),
+    formats=None,
 ) -> Case:
     return Case(
         name=name or build.__name__,
@@ -210,6 +214,8 @@ def graph(
         expect=expect,
         quantized=quantized,
         lowered=tuple(lowered),
+        companion=tuple(companion),
+        formats=formats,
     )
 
 
