@@ -103,8 +103,9 @@ def adapt(class_name: str, config: dict, keras: int, ctx: Context) -> Adapted | 
 # --- the rules ----------------------------------------------------------------------------------------------------
 
 
-def _companion(cls: str, config: dict, keras: int, extra: dict | None = None) -> Adapted:
-    out, issues = adapt_arguments(cls, config, {**COMMON, **ARGUMENTS[cls], **(extra or {})}, keras=keras)
+def _companion(cls: str, config: dict, keras: int, keras_class: str) -> Adapted:
+    """The companion class `cls` with `config`'s arguments through its rules (issues name the Keras class)."""
+    out, issues = adapt_arguments(keras_class, config, {**COMMON, **ARGUMENTS[cls]}, keras=keras)
     return cls, out, issues
 
 
@@ -112,14 +113,14 @@ def _companion(cls: str, config: dict, keras: int, extra: dict | None = None) ->
 def gru(config, keras):
     if not config.get("reset_after"):
         return None  # TF.js's own GRU
-    return _companion("TfjsCertifyGRU", config, keras), _no_dropout(config)
+    return _companion("TfjsCertifyGRU", config, keras, "GRU"), _no_dropout(config)
 
 
 @rule("gru_reset_after", "GRUCell")
 def gru_cell(config, keras):
     if not config.get("reset_after"):
         return None
-    return _companion("TfjsCertifyGRUCell", config, keras), _no_dropout(config)
+    return _companion("TfjsCertifyGRUCell", config, keras, "GRUCell"), _no_dropout(config)
 
 
 def _no_dropout(config) -> bool:
@@ -129,20 +130,20 @@ def _no_dropout(config) -> bool:
 
 @rule("resizing", "Resizing")
 def resizing(config, keras):
-    return _companion("TfjsCertifyResizing", config, keras), COMPANIONS["resizing"].training_exact
+    return _companion("TfjsCertifyResizing", config, keras, "Resizing"), COMPANIONS["resizing"].training_exact
 
 
 @rule("upsampling_interpolated", "UpSampling2D")
 def upsampling(config, keras):
     if config.get("interpolation", "nearest") == "nearest":
         return None  # TF.js's own UpSampling2D
-    adapted = _companion("TfjsCertifyUpSampling2D", config, keras)
+    adapted = _companion("TfjsCertifyUpSampling2D", config, keras, "UpSampling2D")
     return adapted, COMPANIONS["upsampling_interpolated"].training_exact
 
 
 @rule("discretization", "Discretization")
 def discretization(config, keras):
-    cls, out, issues = _companion("TfjsCertifyDiscretization", config, keras)
+    cls, out, issues = _companion("TfjsCertifyDiscretization", config, keras, "Discretization")
     bounds = config.get("bin_boundaries")
     if not isinstance(bounds, list) or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
         issues.append(

@@ -230,6 +230,7 @@ class Prepared:
     error: str | None = None  # Keras could not build, feed, run or save the model
     directory: Path | None = None  # the cache entry (None: a user's file, not cached)
     convert_options: dict = dataclasses.field(default_factory=dict)  # converter options (conversion_options)
+    scripts: tuple[Path, ...] = ()  # the user's JavaScript the page loads before the model (--custom-js)
 
     def load_model(self):
         if self.loader is None:

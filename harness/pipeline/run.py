@@ -140,7 +140,7 @@ def run_suite(variants, backends, workers, progress, artifacts: Path, console) -
     return collected, merge_environments(envs)
 
 
-def run_files(paths, names, backends, inputs, progress, artifacts: Path) -> tuple[list[Record], dict]:
+def run_files(paths, names, backends, inputs, progress, artifacts: Path, code=None) -> tuple[list[Record], dict]:
     from js_runner import BrowserSession
 
     records = []
@@ -151,7 +151,7 @@ def run_files(paths, names, backends, inputs, progress, artifacts: Path) -> tupl
         task = progress.add_task("certifying", total=len(paths))
         for path, name in zip(paths, names):
             progress.update(task, description=str(path)[:60])
-            records += user.certify_file(session, path, name, backends, inputs, Path(tmp), artifacts)
+            records += user.certify_file(session, path, name, backends, inputs, Path(tmp), artifacts, code)
             progress.advance(task)
         return records, environment(session)
 
@@ -171,10 +171,12 @@ def run(
     update_baseline=False,
     cases=None,
     shard: sharding.Shard | None = None,
+    code: user.custom.UserCode | None = None,
 ) -> int:
     """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
     and nothing regressed. `cases` replaces the reference suite (tests); `shard` certifies one shard of the
-    selection (harness.pipeline.shard)."""
+    selection (harness.pipeline.shard); `code`: the user's own code for their model files (custom layers'
+    Python and JavaScript, the companion module)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -197,7 +199,7 @@ def run(
             mine = sharding.select_files(paths, shard)
             if shard is not None:
                 info = sharding.shard_info(shard, names.values(), len(paths) * len(backends))
-            records, env = run_files(mine, [names[p] for p in mine], backends, inputs, progress, artifacts)
+            records, env = run_files(mine, [names[p] for p in mine], backends, inputs, progress, artifacts, code)
             expected, omitted, filters = None, [], [f"model files ({len(paths)})"]
             baseline = None  # the baseline is the reference suite's
         else:
