@@ -23,6 +23,8 @@ CODES = {
     "unknown_constraint": "TF.js 4.22 has no such constraint.",
     "unsupported_dtype": "TF.js 4.22 layers compute in float32 (inputs: float32 or int32).",
     "not_lowerable": "TF.js lacks or mis-computes this, and no exact lowering applies (lowering_table.py).",
+    "ignores_mask": "A mask reaches a layer that uses it in Keras and ignores it in TF.js (masks.py).",
+    "rank_limit": "TF.js refuses this layer at the rank its input has here (support_table.RANK_LIMITS).",
     "needs_companion": "Only the companion module runs this (companion_table.py): convert with --companion.",
 }
 
@@ -319,28 +321,3 @@ def _number(value):
         except ValueError:
             return None
     return None
-
-
-def describe():
-    """Rows `(class_name, argument, rule)` of the table, for a `--check` printout."""
-    rows = []
-    for class_name in sorted(table.LAYERS):
-        rules = table.LAYERS[class_name]
-        if not rules:
-            rows.append((class_name, "", "no arguments"))
-        for key in sorted(rules):
-            rows.append((class_name, key, _describe_rule(rules[key])))
-    for class_name, reason in sorted(table.DIVERGENT_LAYERS.items()):
-        rows.append((class_name, "", f"refused: {reason}"))
-    return rows
-
-
-def _describe_rule(rule):
-    if rule.kind == "keep":
-        text = "kept" if rule.to is None else f"renamed to {rule.to}"
-        return text if rule.allowed is None else f"{text}, one of {list(rule.allowed)}"
-    if rule.kind == "drop":
-        if rule.neutral is table.ANY:
-            return "dropped (never affects inference)"
-        return f"dropped when in {list(rule.neutral)}, else refused"
-    return f"{rule.kind} (see the {rule.kind} table)"

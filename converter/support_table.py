@@ -371,6 +371,12 @@ LAYERS = {
     },
 }
 
+# Layers TF.js refuses above an input rank (batch included), which no config records: the lowering stage, which
+# follows ranks from the inputs, refuses them where it knows the rank (code rank_limit).
+RANK_LIMITS = {
+    "Dot": (3, "tfjs-layers merge.ts Dot.build throws for inputs of rank above 3"),
+}
+
 # TF.js registers these, but their inference differs from Keras whatever the config.
 DIVERGENT_LAYERS = {
     # image_resizing.js: resizeBilinear(x, size, alignCorners = !cropToAspectRatio),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from converter import companion, lowering
+from converter import companion, lowering, masks
 from converter.support import Issue, adapt_layer
 
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -106,6 +106,7 @@ def translate_model(
     out = _container(config, keras, issues, low, comp)
     if low is not None:
         issues.extend(low.issues)
+    issues.extend(masks.refusals(out))
     return out, issues
 
 

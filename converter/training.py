@@ -91,10 +91,26 @@ def _loss(obj) -> str:
     return table.LOSSES[name]
 
 
+def _metric_arguments(name: str, cfg: dict) -> None:
+    """Every argument of a metric object must be one TF.js computes with: fail closed on any other."""
+    for key, value in cfg.items():
+        if key in table.METRIC_IGNORED_KEYS:
+            continue
+        if key not in table.METRIC_NEUTRAL:
+            raise _Refuse("ignored_argument", f"TF.js metric {name} has no argument {key!r}", key, value)
+        neutral, why = table.METRIC_NEUTRAL[key]
+        if not _same(value, neutral):
+            raise _Refuse("ignored_argument", why, key, value)
+
+
 def _metric(obj, loss: str, units: int | None) -> str:
     name, cfg = _name_of(obj)
     if name == "MeanMetricWrapper":  # tf_keras: the metric it resolved, as the file says
+        extra = sorted(set(cfg) - {"fn", "name", "dtype"})
+        if extra:
+            raise _Refuse("ignored_argument", f"a wrapped metric with arguments {extra}", "metrics", cfg.get("fn"))
         name, cfg = cfg.get("fn", cfg.get("name")), {}
+    _metric_arguments(str(name), cfg)
     if name in ("accuracy", "acc"):
         # TF.js resolves it from the loss; Keras 3 from the output's size: they agree except for a
         # several-unit output trained with binary cross-entropy, which Keras 3 gives categorical accuracy.
@@ -133,8 +149,6 @@ def _metric(obj, loss: str, units: int | None) -> str:
         raise _Refuse(refused.code, refused.reason, "metrics", name)
     if name not in table.METRICS:
         raise _Refuse("unknown_metric", f"TF.js 4.22 has no metric {name!r}", "metrics", name)
-    if name in ("BinaryAccuracy", "binary_accuracy") and not _same(cfg.get("threshold", 0.5), 0.5):
-        raise _Refuse("ignored_argument", "TF.js binary accuracy thresholds at 0.5", "threshold", cfg["threshold"])
     return table.METRICS[name]
 
 
@@ -152,10 +166,15 @@ def _optimizer(obj) -> tuple[dict, str]:
         raise _Refuse(refused.code, refused.reason, "optimizer", name)
     if name not in table.OPTIMIZERS:
         raise _Refuse("unknown_optimizer", f"TF.js 4.22 has no {name} optimizer", "optimizer", name)
-    for key, (neutral, why) in table.OPTIMIZER_NEUTRAL.items():
-        if key in cfg and not any(_same(cfg[key], n) for n in neutral):
+    for key, value in cfg.items():
+        if key in table.OPTIMIZER_IGNORED_KEYS or key in table.OPTIMIZER_HYPERPARAMETERS[name]:
+            continue
+        if key not in table.OPTIMIZER_NEUTRAL:
+            raise _Refuse("ignored_argument", f"TF.js {name} has no argument {key!r}", key, value)
+        neutral, why = table.OPTIMIZER_NEUTRAL[key]
+        if not any(_same(value, n) for n in neutral):
             code = "computes_differently" if key in table.OPTIMIZER_DIVERGENT else "ignored_argument"
-            raise _Refuse(code, why, key, cfg[key])
+            raise _Refuse(code, why, key, value)
     lr = _number(cfg.get("learning_rate"), "learning_rate")
     if name == "SGD":
         momentum = _number(cfg.get("momentum", 0.0), "momentum")
@@ -366,8 +385,6 @@ def state(model_file, tfjs_optimizer: dict, keras_class: str, trainable) -> tupl
     """(manifest entries for the optimizer's state, or [] with the reason it is not carried)."""
     tfjs_class = tfjs_optimizer["class_name"]
     saved = _optimizer_vars(model_file)
-    if saved and tfjs_class in table.NO_STATE:
-        return [], table.NO_STATE[tfjs_class]
     if not saved:
         return [], None  # never trained: nothing to carry
     names = [n or "" for n, _ in saved]
@@ -380,11 +397,18 @@ def state(model_file, tfjs_optimizer: dict, keras_class: str, trainable) -> tupl
     shapes = [tuple(w.shape) for w in trainable]
     count = len(trainable)
     slots = [d for _, d in rest]
+    if not slots and int(np.asarray(iteration[()])) == 0:
+        return [], None  # compiled, never trained: the optimizer has no state yet
+    if tfjs_class in table.NO_STATE:
+        return [], table.NO_STATE[tfjs_class]
 
     def layout_error():
+        expected = {"SGD": "none", "Adam": f"{2 * count}", "RMSProp": f"{count} or {2 * count}"}.get(
+            tfjs_class, f"{count}"
+        )
         return [], (
-            f"the {keras_class} state in the file ({len(slots)} slot variables, {', '.join(names[:3])}...) "
-            f"is not laid out as expected for {count} trainable weights"
+            f"the file holds {len(slots)} {keras_class} slot variable(s) where {expected} were expected "
+            f"(one set per trainable weight, {count} trainable weights)"
         )
 
     def reshape(group):
@@ -440,6 +464,28 @@ def refused(model_file, code: str, reason: str, argument: str | None = None, val
     return Training(compiled=True, issues=[issue])
 
 
+def frozen_batch_norms(tfjs_config: dict) -> list[str]:
+    """The BatchNormalization layers Keras keeps in inference mode in `fit`: trainable false, or inside a
+    frozen model or wrapper."""
+    found: list[str] = []
+
+    def visit(layer: dict, frozen: bool) -> None:
+        cfg = layer.get("config") or {}
+        if not isinstance(cfg, dict):
+            return
+        frozen = frozen or cfg.get("trainable") is False
+        if layer.get("class_name") == "BatchNormalization" and frozen:
+            found.append(str(cfg.get("name")))
+        children = list(cfg["layers"]) if isinstance(cfg.get("layers"), list) else []
+        if isinstance(cfg.get("layer"), dict):  # a wrapper (TimeDistributed)
+            children.append(cfg["layer"])
+        for child in children:
+            visit(child, frozen)
+
+    visit(tfjs_config, False)
+    return found
+
+
 def analyse(model_file, tfjs_config: dict, weights) -> Training:
     """The training configuration of `model_file` as TF.js can carry it, or why not."""
     keras_config = model_file.compile_config or model_file.training_config
@@ -449,6 +495,10 @@ def analyse(model_file, tfjs_config: dict, weights) -> Training:
         config, summary, keras_class = translate(keras_config, tfjs_config)
     except _Refuse as e:
         return refused(model_file, e.code, e.reason, e.argument, e.value)
+    frozen = frozen_batch_norms(tfjs_config)
+    if frozen:
+        why = table.FROZEN_BATCH_NORM
+        return refused(model_file, why.code, f"{why.reason} ({', '.join(frozen[:3])})", "trainable", False)
     trainable = trainable_in_model_order(tfjs_config, weights)
     entries, note = state(model_file, config["optimizer_config"], keras_class, trainable)
     return Training(compiled=True, config=config, state=entries, state_note=note, summary=summary)

@@ -113,6 +113,15 @@ METRICS = {
     "sparse_categorical_crossentropy": "sparseCategoricalCrossentropy",
     "SparseCategoricalCrossentropy": "sparseCategoricalCrossentropy",
 }
+# Metric object arguments, and the value TF.js's metric computes with (any other value is refused).
+METRIC_NEUTRAL = {
+    "from_logits": (False, "TF.js metrics take probabilities (from_logits=False)"),
+    "label_smoothing": (0.0, "TF.js metrics have no label smoothing"),
+    "ignore_class": (None, "TF.js sparse cross-entropy has no ignore_class"),
+    "axis": (-1, "TF.js metrics reduce the last axis"),
+    "threshold": (0.5, "TF.js binary accuracy thresholds at 0.5"),
+}
+METRIC_IGNORED_KEYS = frozenset({"name", "dtype"})
 REFUSED_METRICS = {
     "precision": Refused("computes_differently", "TF.js precision counts only predictions exactly 1, per batch"),
     "Precision": Refused("computes_differently", "TF.js precision counts only predictions exactly 1, per batch"),
@@ -121,6 +130,14 @@ REFUSED_METRICS = {
 # --- optimizers -------------------------------------------------------------------------------------
 # Keras class (Keras 3, tf_keras `Custom>X`, tf_keras legacy X) -> how to write it; see training.py.
 OPTIMIZERS = ("SGD", "Adam", "Adamax", "Adagrad", "RMSprop")
+# A frozen BatchNormalization (trainable=False, or inside a frozen model): Keras 3 and tf_keras keep it in
+# inference mode in fit; TF.js 4.22 (normalization.ts BatchNormalization.call) normalizes with the batch's
+# statistics whenever training is true and updates the moving ones. Measured in the train tier (0.6 apart).
+FROZEN_BATCH_NORM = Refused(
+    "computes_differently",
+    "TF.js trains a frozen BatchNormalization with the batch's statistics and updates its moving ones; "
+    "Keras keeps it in inference mode",
+)
 REFUSED_OPTIMIZERS = {
     "Adadelta": Refused(
         "computes_differently",
@@ -145,25 +162,22 @@ OPTIMIZER_NEUTRAL = {
     ),
     "decay": ((None, 0, 0.0), "tf_keras legacy learning-rate decay has no TF.js equivalent"),
 }
-OPTIMIZER_IGNORED_KEYS = (
-    "name",
-    "ema_momentum",
-    "ema_overwrite_frequency",
-    "jit_compile",
-    "is_legacy_optimizer",
-    "mesh",
+# Keys that never change what an optimizer computes (ema_* matter only with use_ema, which is refused).
+OPTIMIZER_IGNORED_KEYS = frozenset(
+    {"name", "ema_momentum", "ema_overwrite_frequency", "jit_compile", "is_legacy_optimizer", "mesh"}
 )
+# Each optimizer's own hyper-parameters, which training.py writes into TF.js's config (or checks). A key that
+# is none of these, nor neutral-checked nor ignored, is refused: a newer Keras may add one TF.js lacks.
+OPTIMIZER_HYPERPARAMETERS = {
+    "SGD": frozenset({"learning_rate", "momentum", "nesterov"}),
+    "Adam": frozenset({"learning_rate", "beta_1", "beta_2", "epsilon"}),
+    "Adamax": frozenset({"learning_rate", "beta_1", "beta_2", "epsilon"}),
+    "Adagrad": frozenset({"learning_rate", "initial_accumulator_value", "epsilon"}),
+    "RMSprop": frozenset({"learning_rate", "rho", "momentum", "epsilon"}),
+}
 # Adagrad in TF.js has no epsilon: it adds the backend's (1e-7 on float32 backends).
 TFJS_EPSILON = 1e-7
 
-# Optimizers whose state TF.js 4.22 loads (positionally: `iter`, then slots per trainable weight).
-STATE = {
-    "SGD": "SGD keeps only the iteration count",
-    "Momentum": "iter, then every weight's momentum",
-    "Adam": "iter, then every weight's m, then every weight's v",
-    "Adagrad": "iter, then every weight's accumulator",
-    "RMSProp": "iter, then every weight's rms, then every weight's momentum",
-}
 NO_STATE = {"Adamax": "TF.js 4.22 Adamax cannot load state (and a model.json holding any fails to load)"}
 
 CODES = {

@@ -193,8 +193,9 @@ def cmd_plan(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from harness.files import write_atomic
     from harness.results import baseline as gate
-    from harness.results import compat, render
+    from harness.results import compat
 
     new = compat.load(args.new)
     if args.update_baseline:
@@ -207,7 +208,7 @@ def cmd_compare(args) -> int:
             except compat.ReportError as e:
                 print(f"(previous baseline unreadable, replacing it: {e})")
         path.parent.mkdir(parents=True, exist_ok=True)
-        render.write_atomic(path, gate.Baseline.from_report(new).dumps())
+        write_atomic(path, gate.Baseline.from_report(new).dumps())
         print(f"baseline updated: {args.baseline} <- {args.new} ({len(new['records'])} records)")
         from harness.results.finish import write_costs
 

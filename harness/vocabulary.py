@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from js_runner import stages
+
 # TF.js backends a record can be certified on, in report order.
 BACKENDS = ("cpu", "wasm", "webgl")
 Backend = Literal["cpu", "wasm", "webgl"]
@@ -38,6 +40,11 @@ EXPECTATIONS = ("pass", "reject", "xfail")
 Expectation = Literal["pass", "reject", "xfail"]
 # The outcomes a known failure (xfail) may be declared to fail with; any other outcome fails the case.
 FAILURES = ("mismatch", "load_error")
+# Where in the browser a record failed (js_runner/stages.py). A known `load_error` names one of TFJS_STAGES;
+# a failure at another stage, or at a BROWSER_STAGE (the page hung or died), is not the declared one.
+TFJS_STAGES = stages.TFJS
+BROWSER_STAGES = stages.BROWSER
+STAGES = stages.ALL
 
 # What happened to one record.
 OUTCOMES = (

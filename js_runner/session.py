@@ -26,15 +26,13 @@ import numpy as np
 from js_runner.browser import CHROMIUM_FLAGS, find_chromium
 from js_runner.server import StaticServer
 
-STAGES = ("fetch", "parse", "weights", "predict", "backend", "timeout", "crash")
-
 # Extra seconds the caller's thread waits beyond a call's own timeout, to let
 # the page be replaced before giving up on the event loop itself.
 _GRACE_S = 30.0
 
 
 class RunnerError(Exception):
-    """A failure in the browser, with the stage where it happened and the page's console."""
+    """A failure in the browser, with the stage where it happened (js_runner.stages) and the page's console."""
 
     def __init__(self, stage, message, console=None):
         self.stage = stage
@@ -296,11 +294,11 @@ class BrowserSession:
         if handle is not None and handle.id not in slot.live:
             if handle.id in slot.lost:
                 raise RunnerError(
-                    "predict",
+                    "lost",
                     f"model {handle.id} was lost when the {backend} page "
                     "was replaced after an earlier error; load it again",
                 )
-            raise RunnerError("predict", f"model {handle.id} is not loaded (disposed?)")
+            raise RunnerError("lost", f"model {handle.id} is not loaded (disposed?)")
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
         return self._run(self._call_async(slot, fn, args, timeout), timeout)
 

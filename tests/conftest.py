@@ -195,6 +195,7 @@ def pytest_sessionfinish(session, exitstatus):
     expected, filters, cases = _selection(config)
     if not expected and not _run["records"]:
         return  # no certification test was selected: no report
+    from harness.pipeline import tolerance
     from harness.pipeline.environment import merge_environments
     from harness.results.compat import omissions
     from harness.results.finish import finish
@@ -202,9 +203,11 @@ def pytest_sessionfinish(session, exitstatus):
 
     tr = config.pluginmanager.get_plugin("terminalreporter")
     command = "pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args)
+    env = merge_environments(_run["envs"])
     status, _ = finish(
         [Record.from_json(r) for r in _run["records"]],
-        merge_environments(_run["envs"]),
+        env,
+        tolerances=tolerance.policy_json(env),
         command=command,
         duration_s=time.time() - _started,
         out_dir=config.getoption("--reports"),

@@ -4,6 +4,7 @@ declared, and the result does not depend on the CPU (issue: the same verdict on 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,11 +14,12 @@ import numpy as np
 import pytest
 
 from harness import tf_policy
-from harness.pipeline import certify, reference
+from harness.pipeline import reference, tolerance, verdict
 from harness.results import baseline, compat, render
+from harness.results.record import Divergence, unfinished
 from harness.suite import CASES
-from harness.suite.case import Case, Expect, Omission, expand
-from harness.suite.declare import layer
+from harness.suite.case import Case, Expect, Omission, Variant, expand
+from harness.suite.declare import fails_at, layer, mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,21 +35,54 @@ GOOD = layer("Dense", {"units": 2}, (3,))
 # --- the one rule -----------------------------------------------------------------------------------
 
 
-def test_an_expected_failure_must_fail_as_declared():
-    xfail = Expect(outcome="xfail", fails_with="mismatch", reason="a known TF.js bug")
-    assert certify.is_ok("mismatch", xfail, [])
-    for other in ("pass", "load_error", "converter_error", "reference_error", "error", "missing"):
-        assert not certify.is_ok(other, xfail, []), other
+def _judged(expect, outcome, **fields):
+    """A record of outcome `outcome` (with `fields`), judged against `expect`."""
+    record = unfinished(Variant(GOOD, "keras3", "h5"), "wasm", outcome, fields.pop("message", ""))
+    for key, value in fields.items():
+        setattr(record, key, value)
+    return verdict.is_ok(expect, record)
+
+
+KERNEL_MISSING = fails_at("train", r"Kernel 'Conv2DBackpropFilter' not registered", "no gradient kernel on wasm")
+GARBAGE = mismatches((1.0, math.inf), "wasm garbage", diverges_at="Conv3DTranspose")
+
+
+def test_a_known_load_error_must_fail_at_its_stage_with_its_message():
+    message = "Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'"
+    assert _judged(KERNEL_MISSING, "load_error", stage="train", message=message)
+    # a bug in another runner call (predict, evaluate) or in the page cannot pass for the declared failure
+    assert not _judged(KERNEL_MISSING, "load_error", stage="predict", message=message)
+    assert not _judged(KERNEL_MISSING, "load_error", stage="evaluate", message=message)
+    assert not _judged(KERNEL_MISSING, "load_error", stage="train", message="x.shape is undefined")
+    for other in ("pass", "mismatch", "converter_error", "reference_error", "error", "missing"):
+        assert not _judged(KERNEL_MISSING, other, stage="train", message=message), other
+
+
+def test_a_known_mismatch_must_lie_in_its_range_and_diverge_where_declared():
+    divergence = Divergence("conv3d_transpose", "Conv3DTranspose", 3.0)
+    assert _judged(GARBAGE, "mismatch", max_abs=3.0, first_divergence=divergence)
+    assert _judged(GARBAGE, "mismatch", max_abs=None, first_divergence=divergence)  # not finite: infinite
+    assert not _judged(GARBAGE, "mismatch", max_abs=2e-3, first_divergence=divergence)  # a small drift
+    elsewhere = Divergence("dense", "Dense", 3.0)
+    assert not _judged(GARBAGE, "mismatch", max_abs=3.0, first_divergence=elsewhere)
+    assert not _judged(GARBAGE, "load_error", stage="predict", message="boom")
+
+
+def test_an_expected_failure_declares_what_it_must_match():
     with pytest.raises(ValueError, match="declares the outcome"):
         Expect(outcome="xfail", reason="no declared outcome")
     with pytest.raises(ValueError, match="fails_with"):
         Expect(outcome="xfail", fails_with="converter_error", reason="not a TF.js failure")
-
-
-def test_every_expected_failure_in_the_suite_declares_its_outcome():
-    for case in CASES:
-        if case.expect.outcome == "xfail":
-            assert case.expect.fails_with in ("mismatch", "load_error"), case.name
+    with pytest.raises(ValueError, match="stage"):
+        Expect(outcome="xfail", fails_with="load_error", reason="no stage", message="x")
+    with pytest.raises(ValueError, match="stage"):
+        Expect(
+            outcome="xfail", fails_with="load_error", reason="a stage TF.js never fails at", stage="crash", message="x"
+        )
+    with pytest.raises(ValueError, match="range"):
+        Expect(outcome="xfail", fails_with="mismatch", reason="no range")
+    with pytest.raises(ValueError, match="only a known mismatch"):
+        Expect(outcome="xfail", fails_with="load_error", reason="r", stage="train", message="x", max_abs=(1.0, 2.0))
 
 
 def test_a_left_out_flavour_needs_a_reason():
@@ -71,6 +106,7 @@ def _report(records, expected=None, filters=()):
     return compat.build_report(
         records,
         {"python": "3", "platform": "x", "tfjs": "4.22.0", "chromium": None, "playwright": None, "backends": {}},
+        tolerances=tolerance.policy_json(),
         duration_s=1.0,
         command="test",
         filters=filters,
@@ -79,7 +115,7 @@ def _report(records, expected=None, filters=()):
 
 
 def _passed(variant, backend):
-    record = certify.failed_record(variant, backend, "pass", "")
+    record = unfinished(variant, backend, "pass", "")
     record.ok, record.max_abs = True, 0.0
     return record
 
@@ -330,7 +366,7 @@ _real = certify.certify_variant
 def crashing(session, variant, backends, workdir, artifacts, **kw):
     if variant.id == "Dense[activation=relu]-keras3-h5":
         os._exit(3)  # the worker dies, as a segfault would
-    if variant.id == "Masking[into=GlobalAveragePooling1D]-keras3-h5":
+    if variant.id == "Conv3DTranspose-keras3-h5":
         import converter
         real = converter.convert
 
@@ -373,9 +409,9 @@ def test_a_crashed_worker_leaves_missing_records_and_a_wrong_failure_fails(tmp_p
             "-q",
             "tests/test_certify.py",
             "-k",
-            "(Dense and activation and relu) or (Masking and GlobalAveragePooling1D)",
+            "(Dense and activation and relu and keras3 and h5) or (Conv3DTranspose and not same and keras3 and h5)",
             "--backend",
-            "cpu",
+            "wasm",
             "--reports",
             str(reports_dir),
             "--baseline",
@@ -389,14 +425,12 @@ def test_a_crashed_worker_leaves_missing_records_and_a_wrong_failure_fails(tmp_p
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-4000:]
-    assert "FAILED tests/test_certify.py::test_certify[Masking[into=GlobalAveragePooling1D]-keras3-h5-cpu]" in out, out[
-        -4000:
-    ]
+    assert "FAILED tests/test_certify.py::test_certify[Conv3DTranspose-keras3-h5-wasm]" in out, out[-4000:]
     data = compat.load(reports_dir / "compat.json")
     records = {r.id: r for r in data["records"]}
-    crashed = records["Dense[activation=relu]-keras3-h5-cpu"]
+    crashed = records["Dense[activation=relu]-keras3-h5-wasm"]
     assert crashed.outcome == "missing" and not crashed.ok
-    wrong = records["Masking[into=GlobalAveragePooling1D]-keras3-h5-cpu"]
+    wrong = records["Conv3DTranspose-keras3-h5-wasm"]
     assert wrong.outcome == "converter_error" and wrong.expected_failure == "mismatch" and not wrong.ok
     assert data["run"]["partial"] is True  # -k and --backend selected a subset
     assert "left no record" in (reports_dir / "compat.md").read_text()

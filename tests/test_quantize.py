@@ -13,7 +13,7 @@ import pytest
 
 from converter import ConversionError, convert
 from converter.writer import quantization_for
-from harness.pipeline import certify, quantize
+from harness.pipeline import quantize, quantized
 from harness.pipeline.quantize import Encoded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +44,10 @@ def test_a_weight_moved_by_more_than_a_step_is_caught():
     assert quantize.dequantization_error(w, wrong, "uint8") > 1.5
     # and a TF.js decode that drifts from what the manifest encodes is caught by the record's check
     encoded = {"w": Encoded(steps=0.5, min_bound=1e-3)}
-    assert certify.dequantization({"w": 0.0}, encoded)["dequant_steps"] == 0.5
-    assert certify.dequantization({"w": 2e-3}, encoded)["dequant_steps"] == pytest.approx(2.5)
-    assert certify.dequantization({"w": None}, encoded)["dequant_steps"] == float("inf")  # NaN in TF.js
-    assert certify.dequantization({}, encoded)["dequant_steps"] is None  # never checked: not a pass
+    assert quantized.dequantization({"w": 0.0}, encoded)["dequant_steps"] == 0.5
+    assert quantized.dequantization({"w": 2e-3}, encoded)["dequant_steps"] == pytest.approx(2.5)
+    assert quantized.dequantization({"w": None}, encoded)["dequant_steps"] == float("inf")  # NaN in TF.js
+    assert quantized.dequantization({}, encoded)["dequant_steps"] is None  # never checked: not a pass
 
 
 def test_uint8_error_is_coarse_where_outliers_widen_the_range():

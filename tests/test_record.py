@@ -36,7 +36,7 @@ def _required(cls) -> set:
         (record.Metric, DEFS["metric"]),
         (record.Step, DEFS["divergence_step"]),
         (record.ReasonCode, DEFS["reason_code"]),
-        (record.AppliedTolerance, DEFS["record"]["properties"]["tolerance"]),
+        (record.AppliedTolerance, DEFS["record"]["properties"]["tolerance"]["oneOf"][1]),
         (record.Timings, DEFS["record"]["properties"]["timings_ms"]),
         (record.Sizes, DEFS["record"]["properties"]["sizes"]),
         (record.Divergence, DEFS["record"]["properties"]["first_divergence"]["oneOf"][1]),
@@ -60,6 +60,7 @@ def test_the_vocabulary_is_the_schemas():
     props = DEFS["record"]["properties"]
     assert tuple(DEFS["outcome"]["enum"]) == vocabulary.OUTCOMES
     assert tuple(DEFS["backend"]["enum"]) == vocabulary.BACKENDS
+    assert tuple(DEFS["stage"]["enum"]) == vocabulary.STAGES
     assert props["flavour"]["enum"] == [*vocabulary.FLAVOURS, vocabulary.UNKNOWN_FLAVOUR]
     assert set(props["format"]["enum"]) == {f for fs in vocabulary.FORMATS.values() for f in fs}
     assert tuple(props["tier"]["enum"]) == vocabulary.TIERS

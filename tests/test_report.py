@@ -164,7 +164,7 @@ def compat(recs=None):
     recs = records() if recs is None else recs
     layers, summary = report.rollup(recs, ["cpu", "wasm", "webgl"])
     return {
-        "schema_version": 2,
+        "schema_version": 3,
         "generated_at": "2026-11-25T14:00:00Z",
         "run": {
             "command": "python -m harness certify",

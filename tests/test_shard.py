@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.pipeline import certify
+from harness.pipeline import tolerance
 from harness.pipeline.environment import environment
 from harness.pipeline.shard import Shard, select_files, select_variants, shard_info, split, unit_of, variant_costs
 from harness.results import compat, merge, render
 from harness.results.compat import ReportError
+from harness.results.record import unfinished
 from harness.suite import CASES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,10 +79,11 @@ def _shard_reports(tmp_path, variants, n, *, backends=("cpu",), skip=()):
     for i in range(1, n + 1):
         shard = Shard(i, n)
         mine = select_variants(variants, shard, {v.id: 1.0 for v in variants})
-        records = [certify.failed_record(v, b, "error", "x") for v in mine for b in backends]
+        records = [unfinished(v, b, "error", "x") for v in mine for b in backends]
         data = compat.build_report(
             records,
             environment(None),
+            tolerances=tolerance.policy_json(),
             duration_s=1.0,
             command="test",
             filters=[f"--shard {shard}"],
@@ -123,8 +125,11 @@ def test_merge_refuses_shards_of_different_splits(tmp_path):
 
 
 def test_merge_refuses_a_report_that_is_no_shard(tmp_path):
-    records = [certify.failed_record(VARIANTS[0], "cpu", "error", "x")]
-    render.write_reports(compat.build_report(records, environment(None), duration_s=1, command="t"), tmp_path)
+    records = [unfinished(VARIANTS[0], "cpu", "error", "x")]
+    render.write_reports(
+        compat.build_report(records, environment(None), tolerances=tolerance.policy_json(), duration_s=1, command="t"),
+        tmp_path,
+    )
     with pytest.raises(ReportError, match="not a shard"):
         merge.merge([tmp_path / "compat.json"], command="merge")
 
@@ -136,6 +141,7 @@ def test_merge_refuses_a_record_in_two_shards(tmp_path):
     rebuilt = compat.build_report(
         second["records"] + first["records"][:1],
         second["environment"],
+        tolerances=second["tolerances"],
         duration_s=1,
         command="t",
         filters=run["filters"],

@@ -95,7 +95,10 @@ def adapt(class_name: str, config: dict, keras: int, ctx: Context) -> Adapted | 
             f"TF.js 4.22 cannot run {class_name} as configured ({entry.why}); the companion module's "
             f"{entry.js_class} does: convert with --companion (companion=True) and load {JS_FILE} before the model"
         )
-        return class_name, config, [Issue(name, class_name, None, None, "needs_companion", reason)]
+        issue = Issue(
+            layer=name, class_name=class_name, argument=None, value=None, code="needs_companion", reason=reason
+        )
+        return class_name, config, [issue]
     ctx.uses.append(Use(rule_name, name, class_name, tfjs_class, training_exact))
     return tfjs_class, tfjs_config, []
 
@@ -148,12 +151,13 @@ def discretization(config, keras):
     if not isinstance(bounds, list) or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
         issues.append(
             Issue(
-                str(config.get("name", "?")),
-                "Discretization",
-                "bin_boundaries",
-                bounds,
-                "unsupported_value",
-                "the bin boundaries are not in the config as a list of numbers (an adapted layer saved without them?)",
+                layer=str(config.get("name", "?")),
+                class_name="Discretization",
+                argument="bin_boundaries",
+                value=bounds,
+                code="unsupported_value",
+                reason="the bin boundaries are not in the config as a list of numbers (an adapted layer saved "
+                "without them?)",
             )
         )
     return (cls, out, issues), COMPANIONS["discretization"].training_exact

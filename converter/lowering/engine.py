@@ -21,6 +21,7 @@ import numpy as np
 
 from converter.lowering_table import LOWERINGS
 from converter.support import Issue
+from converter.support_table import RANK_LIMITS
 
 # One layer of a replacement chain: (class, config, role); role None takes the user's layer name.
 Step = tuple[str, dict[str, Any], "str | None"]
@@ -321,6 +322,27 @@ def _issue(e, reason) -> Issue:
     )
 
 
+def _check_rank_limit(e: dict, ranks: list, ctx: Context) -> None:
+    """A layer TF.js refuses at the rank its input has here (support_table.RANK_LIMITS) is refused now, not by
+    TF.js when the model runs."""
+    limit = RANK_LIMITS.get(str(e.get("class_name")))
+    if limit is None:
+        return
+    highest, why = limit
+    known = [r for r in ranks if r is not None]
+    if known and max(known) > highest:
+        ctx.issues.append(
+            Issue(
+                layer=layer_name(e),
+                class_name=str(e.get("class_name")),
+                argument="input rank",
+                value=max(known),
+                code="rank_limit",
+                reason=f"{why} (here rank {max(known)})",
+            )
+        )
+
+
 def _redirect(entries: list[dict], outputs: list, old: str, new: str, chain_names: set[str]):
     for e in entries:
         if layer_name(e) in chain_names:
@@ -346,6 +368,7 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
         in_ranks = [ranks.get(r[0]) for r in refs]
         shape = _input_shape(e, refs, entries, ctx)
         rank = len(shape) if shape is not None else (in_ranks[0] if in_ranks else None)
+        _check_rank_limit(e, [rank] + in_ranks[1:], ctx)
         try:
             found = find(e, ctx, rank, shape, functional=True)
         except Refuse as r:

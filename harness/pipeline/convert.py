@@ -98,7 +98,7 @@ def convert_variant(
     # A suite case: its model file is fixed by its cache key, so the conversion is a function of that file,
     # the options and the converter's source; it is done once and kept beside the Keras side, for every
     # backend, worker and run (reference.converter_hash changes whenever the converter does).
-    from harness.results.render import write_atomic
+    from harness.files import write_atomic
 
     out = directory / f"tfjs-{fmt}-{quantization or 'float32'}-{_conversion_key(options)}"
     reference.populate_once(

@@ -58,17 +58,9 @@ def _package_tfjs() -> str:
 
 
 def merge_environments(envs) -> dict:
-    """One environment from several processes' (workers): the first with backends; oneDNN as TensorFlow
-    ran in the processes that imported it (any process without it shows as off)."""
+    """One environment from several processes' (harness.results.environment.merge); this process's own when
+    none reported one."""
+    from harness.results.environment import merge
+
     envs = [e for e in envs if e]
-    if not envs:
-        return environment(None)
-    env = dict(next((e for e in envs if e.get("backends")), envs[0]))
-    ran = [e["onednn"] for e in envs if (e.get("onednn") or {}).get("enabled") is not None]
-    if ran:
-        env["onednn"] = {
-            **ran[0],
-            "enabled": all(o["enabled"] for o in ran),
-            "set_too_late": any(o["set_too_late"] for o in ran),
-        }
-    return env
+    return merge(envs) if envs else environment(None)

@@ -12,6 +12,7 @@ dequantized weights.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from converter.writer import quantize as encode
+from harness.files import write_atomic
 
-FORMS = ("float16", "uint16", "uint8")  # the quantized forms every covered case is certified in
 BYTES = {"float32": 4, "float16": 2, "uint16": 2, "uint8": 1}
 
 
@@ -145,23 +146,22 @@ class Planner:
         self.values = {name: np.asarray(v.numpy()) for name, v in self.variables.items()}
         self.evaluations = 0
 
-    def error(self, dtypes: dict[str, str]) -> float:
-        """max_abs of the outputs with each weight dequantized from its dtype (missing: float32)."""
+    def outputs(self, dtypes: dict[str, str]) -> list[np.ndarray]:
+        """The model's outputs with each weight dequantized from its dtype (missing: float32): what Keras
+        computes with the weights TF.js holds after loading that quantized conversion."""
         self.evaluations += 1
         changed = {n: d for n, d in dtypes.items() if d != "float32" and self.values[n].dtype.kind == "f"}
         try:
             for name, dtype in changed.items():
                 self.variables[name].assign(dequantized(self.values[name], dtype))
-            outputs = self._predict()
+            return [np.asarray(o) for o in self._predict()]
         finally:
             for name in changed:
                 self.variables[name].assign(self.values[name])
-        errors = [
-            float(np.max(np.abs(np.asarray(o, np.float64) - np.asarray(r, np.float64))))
-            for o, r in zip(outputs, self.reference)
-            if np.size(r)
-        ]
-        return max(errors, default=0.0)
+
+    def error(self, dtypes: dict[str, str]) -> float:
+        """max_abs of the outputs with each weight dequantized from its dtype, against the float32 outputs."""
+        return max_abs(self.outputs(dtypes), self.reference)
 
     def sixteen_bit(self, name: str) -> str:
         """uint16 or float16, whichever moves this weight less (float16 cannot hold values past 65504)."""
@@ -250,6 +250,48 @@ def float32_weights(path) -> dict[str, np.ndarray]:
         return {w.name: read_array(w.dataset) for w in model_weights(mf, topology.clean(mf.model_config))}
 
 
+def max_abs(outputs, reference) -> float:
+    """The largest |output - reference| over every output (inf where they are not finite alike)."""
+    errors = [
+        float(np.max(np.abs(np.asarray(o, np.float64) - np.asarray(r, np.float64))))
+        for o, r in zip(outputs, reference)
+        if np.size(r)
+    ]
+    worst = max(errors, default=0.0)
+    return worst if np.isfinite(worst) else float("inf")
+
+
+def decoded_artifact(directory: Path) -> dict[str, np.ndarray]:
+    """Every weight of a converted artifact as TF.js decodes it on load (tfjs-core io_utils decodeWeight):
+    float16 halves widened, uint8/uint16 codes as `code * scale + min` computed in double then stored float32."""
+    directory = Path(directory)
+    model = json.loads((directory / "model.json").read_text())
+    sizes = {"float32": 4, "int32": 4, "float16": 2, "uint16": 2, "uint8": 1}
+    out: dict[str, np.ndarray] = {}
+    for group in model["weightsManifest"]:
+        data = b"".join((directory / p).read_bytes() for p in group["paths"])
+        offset = 0
+        for spec in group["weights"]:
+            q = spec.get("quantization") or {}
+            dtype = q.get("dtype", spec["dtype"])
+            n = int(np.prod(spec["shape"])) if spec["shape"] else 1
+            raw = np.frombuffer(
+                data,
+                dtype={"float32": "<f4", "int32": "<i4", "float16": "<f2", "uint16": "<u2", "uint8": "u1"}[dtype],
+                count=n,
+                offset=offset,
+            )
+            offset += n * sizes[dtype]
+            if dtype == "float16":
+                value = raw.astype(np.float32)
+            elif dtype in ("uint8", "uint16"):
+                value = (raw.astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
+            else:
+                value = raw.copy()
+            out[spec["name"]] = value.reshape(spec["shape"])
+    return out
+
+
 def output_scale(reference: list[np.ndarray]) -> float:
     """The size of a model's outputs, max |y|, which quantized tolerances and budgets are fractions of."""
     return max((float(np.max(np.abs(r))) for r in reference if np.size(r)), default=0.0)
@@ -271,8 +313,6 @@ def cached_plan(prepared, source, budget: float) -> Plan:
     """The plan for the model file `source` of a prepared suite case at `budget`, computed once and kept in
     its cache entry. The model is loaded from the file, so the plan names its weights as the file does
     (a rebuilt model would number Keras's automatic layer names on from the last build)."""
-    import json
-
     from harness.pipeline.reference import converter_hash, keras_module
 
     path = None
@@ -283,7 +323,70 @@ def cached_plan(prepared, source, budget: float) -> Plan:
     model = _load(keras_module(prepared.flavour), source, prepared.files.get("keras"))
     plan = Planner(model, prepared.inputs, prepared.reference).plan(budget)
     if path is not None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(plan.to_json()))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(plan.to_json()))
     return plan
+
+
+# --- the reference a quantized conversion is certified against ------------------------------------
+
+
+@dataclasses.dataclass
+class DequantizedReference:
+    """What Keras computes with the weights a quantized artifact holds once TF.js has decoded it."""
+
+    outputs: list[np.ndarray]
+    keras_max_abs: float  # against the float32 outputs: the cost of quantization, in Keras alone
+    problem: str | None = None  # why these are not exactly the artifact's weights (then nothing is certified)
+
+
+def _same_weights(planner: Planner, dtypes: dict[str, str], artifact: Path) -> str | None:
+    """None when every weight the artifact decodes to is the value the Keras side was given: bitwise where
+    the names and shapes agree; as the same non-zero values where a lowering reshaped or padded a kernel."""
+    decoded = decoded_artifact(artifact)
+    for name, got in decoded.items():
+        if name not in planner.values:
+            continue
+        value = planner.values[name]
+        want = dequantized(value, dtypes.get(name, "float32") if value.dtype.kind == "f" else "float32")
+        if got.shape == want.shape:
+            same = np.array_equal(got, want.astype(got.dtype), equal_nan=True)
+        else:  # a lowering's transform (a dilated or block-diagonal kernel, an added axis) only adds zeros
+            same = np.array_equal(np.sort(got[got != 0]), np.sort(want[want != 0]).astype(got.dtype))
+        if not same:
+            return f"the artifact's {name} is not the dequantized weight Keras was given"
+    missing = sorted(n for n, v in planner.values.items() if v.dtype.kind == "f" and v.size and n not in decoded)
+    if missing:
+        return f"the artifact has no weight {missing[0]} (renamed by a lowering?): no exact reference"
+    return None
+
+
+def dequantized_reference(prepared, source: Path, form: str, plan: dict | None, artifact: Path) -> DequantizedReference:
+    """Keras's outputs with every weight dequantized as `form` (float16, uint16, uint8) or as `plan` says, for
+    the model file `source` of a prepared case, checked against the `artifact` converted from it; computed once
+    and kept in the case's cache entry (its key follows the converter's source)."""
+    import hashlib
+
+    from harness.files import save_npz_atomic
+    from harness.pipeline.reference import converter_hash, keras_module
+
+    key = hashlib.sha256(json.dumps([form, sorted((plan or {}).items()), converter_hash()]).encode()).hexdigest()[:16]
+    path = None
+    if prepared.directory is not None:
+        path = prepared.directory / f"dequantized-{Path(source).suffix[1:]}-{form}-{key}.npz"
+        if path.exists():
+            data = np.load(path)
+            n = int(data["n"])
+            problem = str(data["problem"]) or None
+            return DequantizedReference([data[f"y{i}"] for i in range(n)], float(data["keras_max_abs"]), problem)
+    model = _load(keras_module(prepared.flavour), source, prepared.files.get("keras"))
+    planner = Planner(model, prepared.inputs, prepared.reference)
+    dtypes = dict(plan or {}) if form == "plan" else {n: form for n in planner.values}
+    outputs = planner.outputs(dtypes)
+    result = DequantizedReference(
+        outputs, max_abs(outputs, prepared.reference), _same_weights(planner, dtypes, artifact)
+    )
+    if path is not None:
+        arrays = {f"y{i}": y for i, y in enumerate(outputs)}
+        arrays |= {"n": np.asarray(len(outputs)), "keras_max_abs": np.asarray(result.keras_max_abs)}
+        save_npz_atomic(path, arrays | {"problem": np.asarray(result.problem or "")})
+    return result

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.pipeline import certify, reference, user
+from harness.pipeline import certify, reference, tolerance, user
 from harness.pipeline import shard as sharding
 from harness.pipeline.environment import environment, merge_environments
 from harness.results.record import Record
@@ -224,6 +224,7 @@ def run(
     status, data = finish(
         records,
         env,
+        tolerances=tolerance.policy_json(env),
         command=command,
         duration_s=time.time() - start,
         out_dir=out_dir,

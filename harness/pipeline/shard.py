@@ -10,58 +10,25 @@ suite and costs file, and `tfjs-certify merge` can check the shards fit together
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
-COSTS = Path(__file__).resolve().parents[2] / "reports" / "costs.json"
+from harness.results.shards import COSTS, Shard, shard_info, unit_of
 
-
-@dataclasses.dataclass(frozen=True)
-class Shard:
-    """Shard `index` (1-based) of `count`."""
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        """`I/N`, as given to --shard; ValueError with a one-line reason otherwise."""
-        try:
-            index, count = (int(part) for part in str(text).split("/"))
-        except ValueError:
-            raise ValueError(f"--shard expects I/N (shard I of N, from 1), got {text!r}") from None
-        if count < 1 or not 1 <= index <= count:
-            raise ValueError(f"--shard {text}: I must be between 1 and N")
-        return cls(index, count)
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-    def to_json(self) -> dict:
-        return {"index": self.index, "count": self.count}
-
-
-def shard_info(shard: Shard, units: Iterable[str], records: int) -> dict:
-    """What a shard's report says of its split: which shard, and the whole selection (every shard together):
-    its units' digest and its number of records, so `merge` can tell the shards of one split from a mix, and
-    see a shard or a record missing."""
-    import hashlib
-
-    digest = hashlib.sha256("\n".join(sorted(set(units))).encode()).hexdigest()[:16]
-    return {**shard.to_json(), "total": records, "selection": digest}
-
-
-def unit_of(record) -> str:
-    """The unit a record was split with: its variant, or for a user's model, its file's case name."""
-    if record.tier == "user":
-        return record.case
-    suffix = f"-{record.backend}"
-    if not record.id.endswith(suffix):
-        raise ValueError(f"record id {record.id} does not end with its backend")
-    return record.id[: -len(suffix)]  # a record's id is its variant's id and its backend
+__all__ = [
+    "COSTS",
+    "Shard",
+    "load_costs",
+    "pick",
+    "select_files",
+    "select_variants",
+    "shard_info",
+    "split",
+    "unit_of",
+    "variant_costs",
+]
 
 
 def split(costs: dict[str, float], count: int) -> list[list[str]]:
@@ -119,17 +86,3 @@ def select_files(paths: list[Path], shard: Shard | None) -> list[Path]:
         return list(paths)
     chosen = pick({str(p): float(p.stat().st_size) + 1.0 for p in paths}, shard)
     return [p for p in paths if str(p) in chosen]
-
-
-def costs_from_report(data: dict) -> dict:
-    """costs.json from a full run's report: each variant's seconds, summed over its records."""
-    seconds: dict[str, float] = {}
-    for r in data["records"]:
-        total = r.timings_ms.total
-        if total is not None and r.tier != "user":
-            seconds[unit_of(r)] = seconds.get(unit_of(r), 0.0) + total / 1000
-    return {
-        "about": "seconds each variant took in the run the baseline was taken from; --shard balances by them "
-        "(harness/pipeline/shard.py)",
-        "variants": {k: round(v, 2) for k, v in sorted(seconds.items())},
-    }

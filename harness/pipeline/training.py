@@ -13,16 +13,17 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from harness.files import save_npz_atomic, write_atomic
 from harness.pipeline import compare as cmp
-from harness.pipeline import reference
-from harness.pipeline.convert import Converted
-from harness.results.record import Metric
+from harness.pipeline import reference, tolerance, verdict
+from harness.pipeline.convert import Converted, convert_variant
+from harness.results.record import ReasonCode, Record
 from harness.vocabulary import FILE_SUFFIX
 
 SEED = 4321
@@ -127,8 +128,8 @@ def _populate(case, flavour: str, directory: Path, api_dir: Path) -> str | None:
             weights = {name: np.asarray(v.numpy()) for name, v in keras_variables(model).items()}
         arrays = {f"b{b}x{i}": x for b, (xs, _) in enumerate(batches) for i, x in enumerate(xs)}
         arrays |= {f"b{b}y{i}": y for b, (_, ys) in enumerate(batches) for i, y in enumerate(ys)}
-        _save_npz(directory / "data.npz", arrays)
-        _save_npz(directory / "weights.npz", weights)
+        save_npz_atomic(directory / "data.npz", arrays)
+        save_npz_atomic(directory / "weights.npz", weights)
         meta = {
             "n_inputs": len(batches[0][0]),
             "n_outputs": len(batches[0][1]),
@@ -138,9 +139,7 @@ def _populate(case, flavour: str, directory: Path, api_dir: Path) -> str | None:
             "steps": steps,
             "outputs": reference.output_names(model),
         }
-        tmp = directory / f".meta.{os.getpid()}.json"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, directory / "meta.json")
+        write_atomic(directory / "meta.json", json.dumps(meta))
     except Exception as e:
         return f"Keras could not {step} the model: {reference.one_line(e)}"
     return None
@@ -148,13 +147,6 @@ def _populate(case, flavour: str, directory: Path, api_dir: Path) -> str | None:
 
 def _one(arrays):
     return arrays[0] if len(arrays) == 1 else list(arrays)
-
-
-def _save_npz(path: Path, arrays: dict):
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 # --- the TF.js side ------------------------------------------------------------------------------
@@ -192,19 +184,23 @@ def tfjs_evaluation(values: list[float], names: list[str], n_outputs: int) -> di
     return {"loss": values[n_outputs - 1], **dict(zip(names[1:], values[n_outputs:]))}
 
 
-def run(session, variant, backend: str, converted: Converted, prepared: TrainPrepared, tol) -> dict:
+def _compare(name: str, want, got, tol):
+    """One comparison; a shape mismatch (TF.js ran 1 step where Keras ran 12, say) is a problem, never a
+    broadcast."""
+    want, got = np.asarray(want, np.float32), np.asarray(got, np.float32)
+    if want.shape != got.shape:
+        return None, f"{name}: TF.js shape {list(got.shape)}, Keras {list(want.shape)}"
+    return cmp.output_metrics(name, want, got, tol), None
+
+
+def run(session, variant, backend: str, converted: Converted, prepared: TrainPrepared, tol) -> verdict.Run:
     """Evaluate and train on one backend: the comparisons (as Metrics), a message, and the outcome."""
     handle = session.load(converted.artifact, backend)
     times = {"load": handle.load_ms}
     try:
         info = session.training_info(handle)
         if not info["compiled"]:
-            return {
-                "outcome": "mismatch",
-                "message": "TF.js loaded the model uncompiled",
-                "metrics": [],
-                "timings": times,
-            }
+            return verdict.Run("mismatch", "TF.js loaded the model uncompiled", timings=times)
         batches = [(xs, [np.asarray(y, np.float32) for y in ys]) for xs, ys in prepared.batches]  # TF.js labels
         xs, ys = batches[0]
         start = time.perf_counter()
@@ -227,19 +223,18 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
             problems.append(f"Keras evaluate reports {', '.join(missing)}, which TF.js does not")
         steps, weights = session.train_steps(handle, batches[1 + variant.case.fit.pretrain :])
         times["first_predict"] = (time.perf_counter() - start) * 1000
-        metrics.append(
-            cmp.output_metrics(
-                "step losses",
-                np.asarray(prepared.steps, np.float32),
-                np.asarray([s[0] for s in steps], np.float32),
-                tol,
-            )
-        )
+        comparisons: list[tuple[str, Any, Any]] = [("step losses", prepared.steps, [s[0] for s in steps])]
         for wname, array in prepared.weights.items():
             if wname not in weights:
                 problems.append(f"TF.js has no weight {wname}")
                 continue
-            metrics.append(cmp.output_metrics(f"weight {wname}", array, weights[wname], tol))
+            comparisons.append((f"weight {wname}", array, weights[wname]))
+        for name, want_value, got_value in comparisons:
+            metric, problem = _compare(name, want_value, got_value, tol)
+            if problem:
+                problems.append(problem)
+            else:
+                metrics.append(metric)
         bad = [m for m in metrics if m.mismatches]
         if bad:
             worst = max(bad, key=lambda m: m.max_abs if m.max_abs is not None else float("inf"))
@@ -249,12 +244,7 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
                 if worst.max_abs is not None
                 else f"{worst.output}: not finite"
             )
-        return {
-            "outcome": "mismatch" if problems else "pass",
-            "message": "; ".join(problems) or None,
-            "metrics": metrics,
-            "timings": times,
-        }
+        return verdict.Run("mismatch" if problems else "pass", "; ".join(problems) or None, None, metrics, None, times)
     finally:
         try:
             session.dispose(handle)
@@ -262,4 +252,48 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
             pass
 
 
-__all__ = ["Metric", "TrainPrepared", "canonical", "prepare", "run", "tfjs_evaluation"]
+def certify(session, variant, prepared, backends, workdir) -> list[tuple[Record, Converted]]:
+    """The records of a train variant: the converter must carry the training configuration (or refuse it as
+    the case expects), then TF.js must evaluate and train as Keras did."""
+    from harness.pipeline.inference import unavailable
+    from js_runner import RunnerError
+
+    case = variant.case
+    converted = convert_variant(prepared, variant.format, workdir)
+    if converted.status == "ok" and converted.training and not converted.training["carried"]:
+        issues = [ReasonCode(**i) for i in converted.training["issues"]]
+        converted = dataclasses.replace(
+            converted,
+            status="rejected",
+            issues=issues,
+            message="training configuration not carried: " + "; ".join(f"{i.reason} [{i.code}]" for i in issues),
+        )
+    optimizer = None
+    if converted.status == "ok":
+        assert converted.artifact is not None
+        model_json = json.loads((converted.artifact / "model.json").read_text())
+        optimizer = model_json.get("trainingConfig", {}).get("optimizer_config", {}).get("class_name")
+    out = []
+    for backend in backends:
+        info = session.backends.get(backend) if session is not None else None
+        tol = tolerance.for_training(backend, optimizer, getattr(info, "float_precision", None))
+        if converted.status != "ok":
+            result = None
+        elif case.expect.outcome == "reject":
+            result = verdict.Run(
+                "error",
+                f"the converter carried a training configuration it must refuse ({case.expect.code}: "
+                f"{case.expect.reason})",
+            )
+        else:
+            result = unavailable(session, backend)
+            if result is None:
+                try:
+                    result = run(session, variant, backend, converted, prepared, tol)
+                except RunnerError as e:
+                    result = verdict.from_runner_error(e)
+        out.append((verdict.record(variant, backend, converted, tol, result), converted))
+    return out
+
+
+__all__ = ["TrainPrepared", "canonical", "certify", "prepare", "run", "tfjs_evaluation"]

@@ -155,7 +155,7 @@ def compare(base: Baseline, new: dict, *, only_ids=None) -> Diff:
                     rid,
                     sci(before.max_abs),
                     sci(after.max_abs),
-                    f"above {NOISE_FLOOR:g}; atol {sci(rec.tolerance.atol)}",
+                    f"above {NOISE_FLOOR:g}; atol {sci(rec.atol)}",
                 )
             )
         elif (

@@ -33,7 +33,7 @@ def error_chart(data, backends) -> dict:
     c = CHART
     errors = [r.max_abs for r in recs if r.max_abs > 0]
     atols = [t["atol"] for t in data["tolerances"].values() if t["atol"] > 0]
-    atols += [r.tolerance.atol for r in recs if r.tolerance.atol > 0]
+    atols += [r.atol for r in recs if r.atol]
     lo = math.floor(math.log10(min(errors + atols + [1e-8])))
     hi = math.ceil(math.log10(max(errors + atols + [1e-2])))
     lo = max(lo, hi - 14)  # a 0 is drawn at the floor; keep at most 14 decades
@@ -76,7 +76,7 @@ def error_chart(data, backends) -> dict:
                 "colour": lane["colour"] if r.ok else FAIL_COLOUR,
                 "ok": r.ok,
                 "hollow": r.ok and r.expected == "xfail",
-                "title": f"{r.id}\nmax_abs {sci(r.max_abs)} (atol {sci(r.tolerance.atol)}) — {r.outcome}",
+                "title": f"{r.id}\nmax_abs {sci(r.max_abs)} (atol {sci(r.atol)}) — {r.outcome}",
             }
         )
     points.sort(key=lambda p: p["ok"], reverse=True)  # failures drawn last, on top

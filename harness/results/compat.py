@@ -16,12 +16,11 @@ from pathlib import Path
 
 import jsonschema
 
-from harness.pipeline import certify, tolerance
-from harness.results.record import Record
+from harness.results.record import Record, unfinished
 from harness.suite.case import Variant
 from harness.vocabulary import BACKENDS, OUTCOMES
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).parent / "schema" / "compat.schema.json"
 MISSING = "selected but left no record: the run crashed or stopped before certifying it"
 
@@ -38,7 +37,7 @@ def with_missing(records: list[Record], expected: list[tuple[Variant, str]]) -> 
     out, have = list(records), {r.id for r in records}
     for variant, backend in expected:
         if variant.record_id(backend) not in have:
-            out.append(certify.failed_record(variant, backend, "missing", MISSING))
+            out.append(unfinished(variant, backend, "missing", MISSING))
             have.add(out[-1].id)
     return out
 
@@ -52,6 +51,7 @@ def build_report(
     records: list[Record],
     env: dict,
     *,
+    tolerances: dict,
     duration_s: float,
     command: str,
     filters=(),
@@ -62,13 +62,12 @@ def build_report(
 ) -> dict:
     """A report from a run's records. `expected`: the (variant, backend) pairs the run selected (each one
     without a record becomes a `missing` record); `filters`: what narrowed the selection (none: a full run);
-    `shard`: which shard of a split run this is (harness.pipeline.shard.shard_info); `merged_from`: the shard
-    reports a merged report joins."""
+    `shard`: which shard of a split run this is (harness.results.shards.shard_info); `merged_from`: the shard
+    reports a merged report joins; `tolerances`: the policy the run's records were held to, per backend."""
     if expected is not None:
         records = with_missing(records, expected)
     backends = [b for b in BACKENDS if any(r.backend == b for r in records)] or list(BACKENDS)
     layers, summary = rollup(records, backends)
-    precision = {b: (env.get("backends", {}).get(b) or {}).get("float_precision") for b in BACKENDS}
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -82,7 +81,7 @@ def build_report(
             **({"merged_from": list(merged_from)} if merged_from else {}),
         },
         "environment": env,
-        "tolerances": tolerance.policy_json(precision),
+        "tolerances": dict(tolerances),
         "records": sorted(records, key=lambda r: r.id),
         "omitted": list(omitted),
         "layers": layers,

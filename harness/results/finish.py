@@ -13,14 +13,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.files import write_atomic
 from harness.results import baseline as gate
-from harness.results import compat, render
+from harness.results import compat, render, shards
 
 
 def finish(
     records,
     env: dict,
     *,
+    tolerances: dict,
     command: str,
     duration_s: float,
     out_dir,
@@ -36,6 +38,7 @@ def finish(
     data = compat.build_report(
         records,
         env,
+        tolerances=tolerances,
         duration_s=duration_s,
         command=command,
         filters=filters,
@@ -49,13 +52,11 @@ def finish(
 def write_costs(data: dict, directory: Path) -> Path | None:
     """costs.json (what --shard balances by) beside the baseline, from the same full run; None when the run
     measured nothing (a report from before records were timed)."""
-    from harness.pipeline import shard
-
-    costs = shard.costs_from_report(data)
+    costs = shards.costs_from_report(data)
     if not costs["variants"]:
         return None
-    path = Path(directory) / shard.COSTS.name
-    render.write_atomic(path, json.dumps(costs, indent=0, sort_keys=True) + "\n")
+    path = Path(directory) / shards.COSTS.name
+    write_atomic(path, json.dumps(costs, indent=0, sort_keys=True) + "\n")
     return path
 
 
@@ -91,7 +92,7 @@ def conclude(
             write(f"tfjs-certify: not updating {baseline} from a partial run ({', '.join(data['run']['filters'])})")
             return 1, data
         baseline.parent.mkdir(parents=True, exist_ok=True)
-        render.write_atomic(baseline, gate.Baseline.from_report(data).dumps())
+        write_atomic(baseline, gate.Baseline.from_report(data).dumps())
         write(f"tfjs-certify: baseline updated: {baseline} ({summary['records']} records)")
         costs = write_costs(data, baseline.parent)
         if costs is not None:

@@ -1,7 +1,7 @@
 """Joining the compat.json of the N shards of one split run (`--shard I/N`) into one report.
 
 Each shard's report says which shard it is and what the whole selection was (a count and a digest of its
-record ids, harness.pipeline.shard.shard_info). The merge refuses, naming the files, anything that would
+record ids, harness.results.shards.shard_info). The merge refuses, naming the files, anything that would
 make the joined report lie: a report that is no shard, shards of different splits or selections, a shard
 given twice, a shard missing, a record in two shards, or a union that is not the whole selection. The
 joined report is built again from the records (rollup and summary recomputed), so it validates and gates
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.pipeline.environment import merge_environments
-from harness.pipeline.shard import Shard, shard_info, unit_of
 from harness.results import compat
 from harness.results.compat import ReportError
+from harness.results.environment import merge as merge_environments
+from harness.results.shards import Shard, shard_info, unit_of
 
 
 def _shard_filter(text: str) -> bool:
@@ -70,6 +70,7 @@ def merge(paths: list[Path], *, command: str) -> dict:
     return compat.build_report(
         records,
         merge_environments([data["environment"] for _, data in reports]),
+        tolerances=reports[0][1]["tolerances"],
         duration_s=max(data["run"]["duration_s"] for _, data in reports),
         command=command,
         filters=filters[0],

@@ -8,6 +8,7 @@ definition; `to_json` / `from_json` give compat.json's form, which `schema/compa
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any
 
@@ -98,6 +99,10 @@ class Quantization:
     worst_weight: str | None
     budget: float | None = None  # a plan's output error budget
     plan: dict | None = None  # a plan's dtype per weight
+    # The cost of quantization, beside the record's own error (TF.js against Keras with the same dequantized
+    # weights): how far the outputs moved from the float32 model's, in TF.js and in Keras alone.
+    float32_max_abs: float | None = None
+    keras_max_abs: float | None = None
 
 
 @dataclasses.dataclass
@@ -129,15 +134,22 @@ class Record:
     outcome: str
     ok: bool
     message: str | None = None
+    expected_match: dict | None = None  # what a known failure must match: stage and message, or error range
+    stage: str | None = None  # where in the browser it failed (js_runner/stages.py), when it did
     reason_codes: list[ReasonCode] = dataclasses.field(default_factory=list)
     metrics: list[Metric] = dataclasses.field(default_factory=list)
     max_abs: float | None = None
-    tolerance: AppliedTolerance = dataclasses.field(default_factory=lambda: AppliedTolerance(0.0, 0.0))
+    tolerance: AppliedTolerance | None = None  # None: the record never got as far as a comparison
     first_divergence: Divergence | None = None
     timings_ms: Timings = dataclasses.field(default_factory=Timings)
     sizes: Sizes = dataclasses.field(default_factory=Sizes)
     quantization: Quantization | None = None
     lowerings: list[Lowered] = dataclasses.field(default_factory=list)
+
+    @property
+    def atol(self) -> float | None:
+        """The absolute tolerance it was held to (None: it never got as far as a comparison)."""
+        return self.tolerance.atol if self.tolerance is not None else None
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -147,7 +159,7 @@ class Record:
         d = dict(data)
         d["reason_codes"] = [ReasonCode(**r) for r in d.get("reason_codes", [])]
         d["metrics"] = [Metric(**m) for m in d.get("metrics", [])]
-        d["tolerance"] = AppliedTolerance(**d["tolerance"])
+        d["tolerance"] = AppliedTolerance(**d["tolerance"]) if d.get("tolerance") is not None else None
         fd = d.get("first_divergence")
         if fd is not None:
             fd = dict(fd)
@@ -159,6 +171,41 @@ class Record:
             d["quantization"] = Quantization(**d["quantization"])
         d["lowerings"] = [Lowered(**x) for x in d.get("lowerings", [])]
         return cls(**d)
+
+
+def jsonable(value):
+    """`value` if JSON can hold it, else its repr (a record's options and reason-code values)."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def unfinished(variant, backend: str, outcome: str, message: str) -> Record:
+    """The record of a variant (harness.suite.case.Variant) that never got as far as a comparison: `missing`
+    (selected, never certified), `error`, `converter_error`, `reference_error`. Never ok: no expectation is
+    met by a run that did not happen."""
+    case = variant.case
+    expect = variant.expect.for_backend(backend)
+    return Record(
+        id=variant.record_id(backend),
+        case=case.name,
+        tier=case.tier,
+        layer_classes=list(case.layer_classes),
+        options=jsonable(dict(case.options)),
+        flavour=variant.flavour,
+        format=variant.format,
+        backend=backend,
+        expected=expect.outcome,
+        expected_reason=expect.reason or None,
+        expected_code=expect.code,
+        expected_failure=expect.fails_with,
+        expected_match=expect.match(),
+        outcome=outcome,
+        ok=False,
+        message=message,
+    )
 
 
 def finite_or_none(x: float) -> float | None:

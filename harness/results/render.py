@@ -8,14 +8,13 @@ replaces each file atomically.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from harness.files import write_atomic
 from harness.results import compat
 from harness.results.chart import error_chart, error_size_chart, sci
 from harness.results.record import Record
@@ -92,7 +91,7 @@ def _failing_list(records: list[Record]) -> list[dict]:
                 "expected": rec.expected,
                 "message": rec.message or "",
                 "max_abs": sci(rec.max_abs),
-                "atol": sci(rec.tolerance.atol),
+                "atol": sci(rec.atol),
                 "divergence": (f"{fd.layer} ({fd.class_name})" if fd and fd.class_name else (fd.layer if fd else "—")),
                 "divergence_error": sci(fd.max_abs) if fd else "—",
                 "preceding": ", ".join(f"{p.layer} {sci(p.max_abs)}" for p in (fd.preceding if fd else [])[-3:]),
@@ -129,8 +128,9 @@ def _apps(records: list[Record]) -> list[dict]:
 
 
 def _quantization(records: list[Record], backends) -> list[dict]:
-    """Per quantized model: each form (float32 first) on each backend, its error against the float32 Keras
-    reference and its weight bytes; and the error-against-size chart."""
+    """Per quantized model: each form (float32 first) on each backend, its error against Keras with the same
+    dequantized weights (what is judged), its cost (error against the float32 Keras model, in TF.js and in Keras
+    alone) and its weight bytes; and the chart of cost against size."""
     quantized = {(r.case, r.flavour, r.format) for r in records if r.quantization is not None}
     out = []
     for case, flavour, fmt in sorted(quantized):
@@ -146,7 +146,9 @@ def _quantization(records: list[Record], backends) -> list[dict]:
                     "ok": r.ok,
                     "outcome": r.outcome,
                     "max_abs": r.max_abs,
-                    "atol": r.tolerance.atol,
+                    "atol": r.atol,
+                    "cost": q.float32_max_abs if q else None,
+                    "keras_cost": q.keras_max_abs if q else None,
                     "id": r.id,
                     "bytes": q.weights_bytes if q else r.sizes.weights_bytes,
                     "ratio": q.ratio if q else (1.0 if r.sizes.weights_bytes else None),
@@ -172,17 +174,21 @@ def _quantization(records: list[Record], backends) -> list[dict]:
                     "cells": [
                         {
                             "max_abs": sci(by_b[b]["max_abs"]) if b in by_b else "—",
+                            "cost": sci(by_b[b]["cost"]) if b in by_b and form != "float32" else "",
                             "ok": by_b[b]["ok"] if b in by_b else None,
                         }
                         for b in backends
                     ],
-                    "atol": sci(max(x["atol"] for x in mine)),
+                    "atol": sci(max((x["atol"] for x in mine if x["atol"] is not None), default=None)),
+                    "keras_cost": sci(mine[0]["keras_cost"]) if form != "float32" else "—",
                     "dequant": "—" if mine[0]["dequant"] is None else f"{max(x['dequant'] or 0 for x in mine):.2f}",
                     "budget": sci(mine[0]["budget"]) if mine[0]["budget"] is not None else "",
                 }
             )
+        # the chart plots what quantization costs: each form's error against the float32 model
+        costs = [{**x, "max_abs": x["cost"]} if x["form"] != "float32" else x for x in rows]
         out.append(
-            {"case": case, "variant": f"{flavour} {fmt}", "table": table, "chart": error_size_chart(rows, backends)}
+            {"case": case, "variant": f"{flavour} {fmt}", "table": table, "chart": error_size_chart(costs, backends)}
         )
     return out
 
@@ -354,13 +360,17 @@ def view(data) -> dict:
         {
             **r.to_json(),
             "max_abs_text": sci(r.max_abs),
-            "atol_text": sci(r.tolerance.atol),
-            "ratio": (r.max_abs / r.tolerance.atol) if r.max_abs is not None and r.tolerance.atol else None,
+            "atol_text": sci(r.atol),
+            "ratio": (r.max_abs / r.atol) if r.max_abs is not None and r.atol else None,
         }
         for r in sorted(records, key=lambda r: (r.ok, r.id))
     ]
     overrides = sorted(
-        {(r.case, r.tolerance.atol, r.tolerance.rtol, r.tolerance.reason) for r in records if r.tolerance.reason}
+        {
+            (r.case, r.tolerance.atol, r.tolerance.rtol, r.tolerance.reason)
+            for r in records
+            if r.tolerance is not None and r.tolerance.reason
+        }
     )
     return {
         "data": data,
@@ -420,25 +430,6 @@ def render_markdown(data) -> str:
 
 def render_html(data) -> str:
     return _env().get_template("compat.html.j2").render(**view(data))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step, with the user's normal file mode (mkstemp's is 0600)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_reports(data, out_dir, stem: str = "compat") -> dict[str, Path]:

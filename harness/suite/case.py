@@ -10,6 +10,8 @@ report all use.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -21,6 +23,7 @@ from harness.vocabulary import (
     FLAVOURS,
     FORMATS,
     QUANTIZATIONS,
+    TFJS_STAGES,
     TIERS,
     Tier,
     record_id,
@@ -46,9 +49,12 @@ class Expect:
     """The outcome a case must have.
 
     `pass`: TF.js matches Keras within tolerance. `reject`: the converter refuses the model with reason
-    `code` before any browser is involved. `xfail`: a known TF.js bug that must fail exactly `fails_with`
-    (`mismatch` or `load_error`): a pass, or any other failure (a converter crash, say), fails the case.
-    `backends` limits it to some backends (empty: all).
+    `code` before any browser is involved. `xfail`: a known TF.js bug, declared precisely enough that no other
+    failure can pass for it: `fails_with` `load_error` names the runner `stage` where TF.js throws and a
+    `message` (a regular expression searched in TF.js's error); `fails_with` `mismatch` names the range
+    `max_abs` (low, high) the error lies in (a non-finite error counts as infinite) and, optionally, the layer
+    class `diverges_at` where TF.js's outputs first leave tolerance. A pass, or any other failure, fails the
+    case. `backends` limits it to some backends (empty: all).
     """
 
     outcome: Literal["pass", "reject", "xfail"] = "pass"
@@ -56,6 +62,10 @@ class Expect:
     code: str | None = None
     backends: tuple[str, ...] = ()
     fails_with: str | None = None
+    stage: str | None = None
+    message: str | None = None
+    max_abs: tuple[float, float] | None = None
+    diverges_at: str | None = None
 
     def __post_init__(self):
         if self.outcome not in EXPECTATIONS:
@@ -68,11 +78,50 @@ class Expect:
             raise ValueError("an expected failure, and only one, declares the outcome it fails with")
         if self.fails_with is not None and self.fails_with not in FAILURES:
             raise ValueError(f"fails_with must be one of {FAILURES}, not {self.fails_with!r}")
+        if self.fails_with == "load_error":
+            if self.stage not in TFJS_STAGES or not self.message:
+                raise ValueError(f"a known load_error names the stage ({', '.join(TFJS_STAGES)}) and a message")
+            re.compile(self.message)
+        elif self.stage is not None or self.message is not None:
+            raise ValueError("only a known load_error names a stage and a message")
+        if self.fails_with == "mismatch":
+            if self.max_abs is None or not 0 <= self.max_abs[0] < self.max_abs[1]:
+                raise ValueError("a known mismatch names the range (low, high) of its error, max_abs")
+        elif self.max_abs is not None or self.diverges_at is not None:
+            raise ValueError("only a known mismatch names an error range and where it diverges")
 
     def for_backend(self, backend: str) -> Expect:
         if self.outcome == "xfail" and self.backends and backend not in self.backends:
             return PASS
         return self
+
+    def match(self) -> dict | None:
+        """What a known failure must match, as a record states it (None for pass and reject)."""
+        if self.outcome != "xfail":
+            return None
+        if self.fails_with == "load_error":
+            return {"stage": self.stage, "message": self.message}
+        assert self.max_abs is not None
+        low, high = self.max_abs
+        return {"max_abs": [low, high if math.isfinite(high) else None], "diverges_at": self.diverges_at}
+
+    def misses(self, outcome: str, *, stage=None, message=None, max_abs=None, diverged_at=None) -> str | None:
+        """Why a failure is not the declared one, or None when it is (an xfail only)."""
+        if outcome != self.fails_with:
+            return f"expected {self.fails_with}, got {outcome}"
+        if self.fails_with == "load_error":
+            if stage != self.stage:
+                return f"expected TF.js to fail at stage {self.stage}, it failed at {stage}"
+            if not re.search(str(self.message), message or ""):
+                return f"the TF.js error does not match /{self.message}/"
+            return None
+        assert self.max_abs is not None
+        error = math.inf if max_abs is None else max_abs
+        if not self.max_abs[0] <= error <= self.max_abs[1]:
+            return f"max_abs {error:.3g} outside the declared range [{self.max_abs[0]:g}, {self.max_abs[1]:g}]"
+        if self.diverges_at is not None and diverged_at != self.diverges_at:
+            return f"expected the first divergence at a {self.diverges_at} layer, found {diverged_at}"
+        return None
 
 
 PASS = Expect()

@@ -169,8 +169,23 @@ def activation(name: str, *, label=None, **kw) -> Case:
     return layer("Activation", {"activation": name}, (3, 5), label=label or name, **kw)
 
 
-def xfail(fails_with: str, reason: str) -> Expect:
-    return Expect(outcome="xfail", fails_with=fails_with, reason=reason)
+def fails_at(stage: str, message: str, reason: str, backends=()) -> Expect:
+    """A known TF.js failure: TF.js throws at runner `stage` with an error matching `message` (a regex)."""
+    return Expect(
+        outcome="xfail", fails_with="load_error", stage=stage, message=message, reason=reason, backends=tuple(backends)
+    )
+
+
+def mismatches(max_abs: tuple[float, float], reason: str, diverges_at: str | None = None, backends=()) -> Expect:
+    """A known TF.js divergence: its error lies in `max_abs` (low, high), first at a `diverges_at` layer."""
+    return Expect(
+        outcome="xfail",
+        fails_with="mismatch",
+        max_abs=max_abs,
+        diverges_at=diverges_at,
+        reason=reason,
+        backends=tuple(backends),
+    )
 
 
 def reject(code: str, reason: str) -> Expect:

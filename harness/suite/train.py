@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from harness.suite.case import PASS, Case, Expect
 from harness.suite.compiled import Compiled, Fit
-from harness.suite.declare import reject, xfail
+from harness.suite.declare import fails_at, reject
 from harness.suite.inputs import InputSpec
 
 DENSE = ("Dense", "Activation")
@@ -22,14 +22,14 @@ CLASSES = {
     "conv": ("Conv2D", "GlobalAveragePooling2D", "Dense"),
     "two_heads": ("Dense",),
 }
-WASM_NO_CONV_GRADIENT = Expect(
-    outcome="xfail",
-    fails_with="load_error",
+WASM_NO_CONV_GRADIENT = fails_at(
+    "train",
+    r"Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'",
+    "TF.js 4.22's wasm backend has no Conv2DBackpropFilter kernel: convolutions cannot train there",
     backends=("wasm",),
-    reason="TF.js 4.22's wasm backend has no Conv2DBackpropFilter kernel: convolutions cannot train there",
 )
-FROZEN_BN = xfail(
-    "mismatch",
+FROZEN_BN = reject(
+    "computes_differently",
     "tfjs-layers normalization.ts BatchNormalization.call uses batch statistics whenever training is "
     "true and updates the moving ones, trainable or not; Keras keeps a frozen layer in inference mode",
 )
@@ -198,6 +198,30 @@ TRAIN_CASES = [
         ("CategoricalCrossentropy", {"from_logits": True}),
         fit=ONEHOT,
         expect=reject("ignored_argument", "TF.js losses take probabilities"),
+    ),
+    trained(
+        "metric_from_logits",
+        "linear",
+        "categorical_crossentropy",
+        (("CategoricalCrossentropy", {"from_logits": True}),),
+        fit=ONEHOT,
+        expect=reject("ignored_argument", "TF.js metrics take probabilities: evaluate would report another number"),
+    ),
+    trained(
+        "metric_ignore_class",
+        "softmax",
+        "sparse_categorical_crossentropy",
+        (("SparseCategoricalCrossentropy", {"ignore_class": 0}),),
+        fit=SPARSE,
+        expect=reject("ignored_argument", "TF.js sparse cross-entropy has no ignore_class"),
+    ),
+    trained(
+        "metric_threshold",
+        "sigmoid1",
+        "binary_crossentropy",
+        (("BinaryAccuracy", {"threshold": 0.3}),),
+        fit=Fit(("binary",)),
+        expect=reject("ignored_argument", "TF.js binary accuracy thresholds at 0.5"),
     ),
     trained(
         "precision",

@@ -2,8 +2,11 @@
 //
 // Python calls `window.runner.<fn>(...)` through Playwright's page.evaluate.
 // Every function resolves to {ok: true, value} or {ok: false, stage, message}
-// so that the failing stage (fetch, parse, weights, predict, backend) crosses
-// the boundary intact. Tensors cross it as base64 of their typed array, so
+// so that the failing stage crosses the boundary intact: loading has the stages
+// fetch, parse and weights; every other call has its own (predict,
+// layer_outputs, time_predict, read_weights, dequant_check, training_info,
+// evaluate, train, backend), so that a declared failure of one cannot be
+// satisfied by a failure of another. Tensors cross it as base64 of their typed array, so
 // large arrays are cheap and NaN/Inf survive.
 'use strict';
 
@@ -66,13 +69,13 @@
 
   function toTensor(spec) {
     const Array_ = ARRAYS[spec.dtype];
-    if (!Array_) throw new StageError('predict', `unsupported input dtype ${spec.dtype}`);
+    if (!Array_) throw new Error(`unsupported input dtype ${spec.dtype}`);
     return tf.tensor(new Array_(fromBase64(spec.data)), spec.shape, spec.dtype);
   }
 
   function encode(tensor, data) {
     if (!ARRAYS[tensor.dtype]) {
-      throw new StageError('predict', `unsupported output dtype ${tensor.dtype}`);
+      throw new Error(`unsupported output dtype ${tensor.dtype}`);
     }
     return {data: toBase64(data), shape: tensor.shape, dtype: tensor.dtype};
   }
@@ -93,7 +96,7 @@
 
   function entry(id) {
     const e = models.get(id);
-    if (!e) throw new StageError('predict', `no loaded model with id ${id}`);
+    if (!e) throw new Error(`no loaded model with id ${id}`);
     return e;
   }
 
@@ -274,7 +277,7 @@
   }
 
   async function layerOutputs(id, inputs, names) {
-    return wrap('predict', async () => {
+    return wrap('layer_outputs', async () => {
       const e = entry(id);
       const key = JSON.stringify(names);
       let sub = e.subModels.get(key);
@@ -306,7 +309,7 @@
   }
 
   async function timePredict(id, inputs, k) {
-    return wrap('predict', async () => {
+    return wrap('time_predict', async () => {
       const e = entry(id);
       const xs = inputs.map(toTensor);
       try {
@@ -335,7 +338,7 @@
 
   // Every weight as TF.js holds it after loading (dequantized), by the name it was loaded under.
   async function weights(id) {
-    return wrap('predict', async () => {
+    return wrap('read_weights', async () => {
       const e = entry(id);
       const out = [];
       for (const v of e.model.weights) {
@@ -370,7 +373,7 @@
   // For each quantized weight, max |TF.js's loaded value - the value its manifest entry encodes|:
   // how faithfully TF.js decoded the shards (0 when it computed value * scale + min, or the half, exactly).
   function dequantCheck(id) {
-    return wrap('predict', async () => {
+    return wrap('dequant_check', async () => {
       const e = entry(id);
       const specs = e.artifacts.weightSpecs || [];
       const data = e.artifacts.weightData;
@@ -412,7 +415,7 @@
 
   // Whether the file compiled the model, and how: TF.js compiles only from a top-level trainingConfig.
   function trainingInfo(id) {
-    return wrap('predict', async () => {
+    return wrap('training_info', async () => {
       const m = entry(id).model;
       const opt = m.optimizer;
       return {
@@ -440,7 +443,7 @@
 
   // model.evaluate on one batch of the given size; its scalars in metricsNames order.
   async function evaluate(id, inputs, targets, batchSize) {
-    return wrap('predict', async () => {
+    return wrap('evaluate', async () => {
       const m = entry(id).model;
       const xs = inputs.map(toTensor);
       const ys = targets.map(toTensor);
@@ -458,7 +461,7 @@
 
   // trainOnBatch over the batches in turn: the loss (and metrics) after each step, then the weights.
   async function trainSteps(id, batches) {
-    return wrap('predict', async () => {
+    return wrap('train', async () => {
       const m = entry(id).model;
       const steps = [];
       for (const batch of batches) {
