@@ -58,7 +58,7 @@ def run_backend(session, backend: str, converted: Converted, prepared, tol, *, t
     times: dict = {}
     handle = None
     try:
-        handle = session.load(converted.artifact, backend)
+        handle = session.load(converted.artifact, backend, scripts=prepared.scripts)  # a user's ported layers
         times["load"] = handle.load_ms
         start = time.perf_counter()
         outs = session.predict(handle, prepared.inputs)

@@ -184,6 +184,16 @@ def tfjs_evaluation(values: list[float], names: list[str], n_outputs: int) -> di
     return {"loss": values[n_outputs - 1], **dict(zip(names[1:], values[n_outputs:]))}
 
 
+def loaded_name(name: str, loaded) -> str | None:
+    """The name TF.js loaded weight `name` under: itself, or, by TF.js's own fallback (engine/container.js
+    loadWeights), without its second-to-last part (`gru/gru_cell/kernel` loads into an RNN's `gru/kernel`)."""
+    if name in loaded:
+        return name
+    parts = name.split("/")
+    fallback = "/".join(parts[:-2] + parts[-1:])
+    return fallback if len(parts) > 2 and fallback in loaded else None
+
+
 def _compare(name: str, want, got, tol):
     """One comparison; a shape mismatch (TF.js ran 1 step where Keras ran 12, say) is a problem, never a
     broadcast."""
@@ -225,10 +235,11 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
         times["first_predict"] = (time.perf_counter() - start) * 1000
         comparisons: list[tuple[str, Any, Any]] = [("step losses", prepared.steps, [s[0] for s in steps])]
         for wname, array in prepared.weights.items():
-            if wname not in weights:
+            tfjs_name = loaded_name(wname, weights)
+            if tfjs_name is None:
                 problems.append(f"TF.js has no weight {wname}")
                 continue
-            comparisons.append((f"weight {wname}", array, weights[wname]))
+            comparisons.append((f"weight {wname}", array, weights[tfjs_name]))
         for name, want_value, got_value in comparisons:
             metric, problem = _compare(name, want_value, got_value, tol)
             if problem:
