@@ -11,7 +11,7 @@ import sys
 import traceback
 
 from converter import api
-from converter.companion import script_tag
+from converter.companion import script_tag, tfjs_class_name
 from converter.companion_table import JS_FILE
 from converter.errors import EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE, ConversionError, UnsupportedModelError
 
@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p
+
+
+def _class_names(custom_layers) -> str:
+    """The className each port registers: TF.js camel-cases class names (converter.companion.tfjs_class_name)."""
+    names = sorted({cls for _, cls in custom_layers})
+    return "register your ports as " + ", ".join(
+        f"static className = '{tfjs_class_name(cls)}'" + ("" if tfjs_class_name(cls) == cls else f" (for {cls})")
+        for cls in names
+    )
 
 
 def _custom_classes(values) -> dict[str, tuple[str, ...] | None] | None:
@@ -149,6 +158,7 @@ def print_check(analysis, out=sys.stdout):
     if analysis.custom_layers:
         layers = ", ".join(f"{layer} ({cls})" for layer, cls in analysis.custom_layers)
         print(f"custom: {len(analysis.custom_layers)} layer(s) your JavaScript registers: {layers}", file=out)
+        print(f"  {_class_names(analysis.custom_layers)}", file=out)
     train = analysis.training
     if not train.compiled:
         print("training: the model is not compiled (it will load uncompiled in TF.js)", file=out)
@@ -233,6 +243,8 @@ def main(argv=None) -> int:
         + (", compiled" if result.training.carried else "")
         + (f", {len(result.lowerings)} layer(s) lowered (see --check)" if result.lowerings else "")
     )
+    if result.custom_layers:
+        print(_class_names(result.custom_layers))
     if result.companion_file is not None:
         print(f"load the companion module after TF.js, before tf.loadLayersModel: {script_tag(result.out_dir)}")
     return EXIT_OK

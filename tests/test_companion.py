@@ -286,7 +286,7 @@ def test_a_keras_file_names_custom_weights_by_position(tmp_path):
     np.testing.assert_array_equal(values["scale/offset"], [0.5])
     layer = model_json["modelTopology"]["model_config"]["config"]["layers"][-1]
     assert layer["class_name"] == CLASS and layer["inbound_nodes"] == [[["dense", 0, 0, {}]]]
-    assert model_json["userDefinedMetadata"]["tfjs_certify"]["custom_classes"] == [CLASS]
+    assert model_json["userDefinedMetadata"]["tfjs_certify"]["custom_classes"] == {CLASS: "tfjsCertifyTest>Scale"}
 
 
 @pytest.mark.parametrize("k", [keras, tf_keras])
@@ -321,5 +321,13 @@ def test_the_command_line_takes_custom_classes_with_weight_names(tmp_path):
     path = _custom_model(keras, tmp_path / "m.keras")
     rc = run_cli(path, tmp_path / "out", "--custom_class", f"{CLASS}:gain,offset")
     assert rc.returncode == 0, rc.stderr
+    assert f"register your ports as static className = 'tfjsCertifyTest>Scale' (for {CLASS})" in rc.stdout
     check = run_cli(path, "--check", "--custom_class", f"{CLASS}:gain,offset")
     assert check.returncode == 0 and f"custom: 1 layer(s) your JavaScript registers: scale ({CLASS})" in check.stdout
+
+
+def test_tfjs_camel_cases_class_names_as_the_converter_says():
+    """tfjs-layers generic_utils.toCamelCase, on the names a port registers."""
+    assert companion.tfjs_class_name("my_layers>Scale") == "myLayers>Scale"
+    assert companion.tfjs_class_name("Custom>My__Layer_") == "Custom>MyLayer"
+    assert companion.tfjs_class_name("Scale") == "Scale" and companion.tfjs_class_name("_") == "_"

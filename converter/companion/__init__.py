@@ -13,6 +13,7 @@ JavaScript is copied, never run, and the user's Python is never imported.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -163,6 +164,15 @@ def discretization(config, keras):
     return (cls, out, issues), COMPANIONS["discretization"].training_exact
 
 
+def tfjs_class_name(name: str) -> str:
+    """The name TF.js looks a class up by: it camel-cases every string of model.json but layer names
+    (tfjs-layers serialization_utils convertPythonicToTs, generic_utils toCamelCase), class names included, so a
+    port of `my_layers>Scale` registers `myLayers>Scale` (and reads a config key `my_arg` as `myArg`)."""
+    if len(name) <= 1 or "_" not in name:
+        return name
+    return re.sub(r"_+(\w|$)", lambda m: m.group(1).upper(), name)
+
+
 # --- what the converter writes ------------------------------------------------------------------------------------
 
 
@@ -178,7 +188,7 @@ def metadata(ctx: Context) -> dict:
             "layers": [dataclasses.asdict(u) for u in ctx.uses],
         }
     if ctx.custom_layers:
-        out["custom_classes"] = sorted({cls for _, cls in ctx.custom_layers})
+        out["custom_classes"] = {cls: tfjs_class_name(cls) for cls in sorted({cls for _, cls in ctx.custom_layers})}
     return out
 
 
