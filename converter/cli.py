@@ -139,6 +139,7 @@ def print_check(analysis, out=sys.stdout):
     if analysis.supported:
         print(
             "supported: TF.js 4.22 can run every layer as Keras does"
+            + (" (with the companion module)" if analysis.companion else "")
             + (" (custom layers: as your JavaScript ports compute them)" if analysis.custom_layers else ""),
             file=out,
         )

@@ -46,8 +46,8 @@ COMPANIONS = {
         "GRU and GRUCell with reset_after=True (the default of every Keras GRU since TF 2.0)",
         "TfjsCertifyGRU (TF.js's RNN layer around TfjsCertifyGRUCell, as TF.js's own GRU); a GRUCell in an RNN: "
         "TfjsCertifyGRUCell",
-        "TF.js's GRUCell throws on reset_after=true; the reset gate multiplies the projected state "
-        "r * (h U_h + b'_h), and no weight transform turns that into TF.js's (r * h) U_h",
+        "TF.js's GRUCell throws on reset_after=true, and its reset gate multiplies the projected state "
+        "r * (h U_h + b'_h), which no weight transform turns into TF.js's (r * h) U_h",
         "Keras's GRUCell.call, gate by gate; TF.js's RNN layer does the rest (sequences, states, backwards, masks, "
         "Bidirectional, stacking) as for its own cells",
         training_exact=True,
@@ -55,21 +55,21 @@ COMPANIONS = {
     "resizing": Companion(
         "Resizing (bilinear or nearest; crop_to_aspect_ratio, pad_to_aspect_ratio)",
         "TfjsCertifyResizing",
-        "TF.js's Resizing samples with align_corners (Keras: half-pixel centres), cannot crop or pad, and throws "
-        "inside predict",
+        "TF.js's Resizing samples with align_corners where Keras uses half-pixel centres, cannot crop or pad, and "
+        "throws inside predict",
         "tf.image.resize with antialias off is ResizeBilinear / ResizeNearestNeighbor with half-pixel centres, "
         "which TF.js's kernels compute with halfPixelCenters=true; crop and pad sizes in Keras's float32 arithmetic",
     ),
     "upsampling_interpolated": Companion(
         "UpSampling2D with interpolation='bilinear'",
         "TfjsCertifyUpSampling2D",
-        "TF.js's bilinear UpSampling2D samples without half-pixel centres",
+        "TF.js's bilinear UpSampling2D samples without Keras's half-pixel centres",
         "Keras upsamples with tf.image.resize to size * input size: the same resize as TfjsCertifyResizing",
     ),
     "discretization": Companion(
         "Discretization with bin_boundaries and output_mode='int'",
         "TfjsCertifyDiscretization",
-        "TF.js has no Discretization layer, and no activation is a step function with given boundaries",
+        "TF.js has no Discretization layer, and no activation is a step function at given boundaries",
         "Bucketize: the number of float32 boundaries <= x (a NaN past the last), as an int32",
     ),
 }

@@ -119,8 +119,9 @@ def custom_weights(path, layer: str, cls: str, names: Sequence[str] | None, grou
         raise ConversionError(
             path,
             f"the custom layer {layer!r} ({cls}) has {count} weight(s), which a .keras file stores by position "
-            f"only: name them in the order the layer stores them, e.g. --custom_class '{cls}:"
-            f"{','.join(f'w{i}' for i in range(count))}' ({CUSTOM_CONVENTION})",
+            "only (the layer's trainable variables in creation order, then its non-trainable ones): name them in "
+            f"that order, as your JavaScript port's addWeight names them: --custom_class '{cls}:"
+            f"{','.join(f'w{i}' for i in range(count))}'",
         )
     names = list(names or [])
     if len(names) != count:

@@ -259,7 +259,7 @@ def test_a_custom_class_is_refused_unless_named(tmp_path, k, suffix):
 
 def test_a_keras_file_needs_the_weight_names_and_says_the_convention(tmp_path):
     path = _custom_model(keras, tmp_path / "m.keras")
-    with pytest.raises(ConversionError, match=r"by position only.*--custom_class 'tfjs_certify_test>Scale:w0,w1'"):
+    with pytest.raises(ConversionError, match=r"by position only.*--custom_class 'tfjs_certify_test>Scale:w0,w1'$"):
         converter.convert(path, tmp_path / "out", custom_classes=[CLASS])
     with pytest.raises(ConversionError, match=r"2 weight.*1 named"):
         converter.convert(path, tmp_path / "out", custom_classes={CLASS: ["gain"]})

@@ -164,7 +164,8 @@ def test_the_command_line_certifies_a_port_and_names_the_diverging_layer(project
     assert certify("wrong.js") == 1
     report = (tmp_path / "wrong.js" / "compat.md").read_text()
     assert "| scale (Scale) (" in report  # the first diverging layer: the port
-    assert "not ok keras3.keras-keras3-keras-cpu: mismatch" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not ok keras3.keras-keras3-keras-cpu: mismatch (first diverging layer: scale (Scale))" in err
 
 
 def test_the_command_line_refuses_half_of_a_port(project, capsys):

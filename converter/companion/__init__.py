@@ -92,10 +92,7 @@ def adapt(class_name: str, config: dict, keras: int, ctx: Context) -> Adapted | 
     if issues:
         return tfjs_class, tfjs_config, issues
     if not ctx.enabled:
-        reason = (
-            f"TF.js 4.22 cannot run {class_name} as configured ({entry.why}); the companion module's "
-            f"{entry.js_class} does: convert with --companion (companion=True) and load {JS_FILE} before the model"
-        )
+        reason = f"{entry.why}; the companion module's {tfjs_class} runs it: convert with --companion (companion=True)"
         issue = Issue(
             layer=name, class_name=class_name, argument=None, value=None, code="needs_companion", reason=reason
         )

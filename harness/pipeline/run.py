@@ -240,6 +240,10 @@ def run(
         console.print(summary_table(data))
         for r in data["records"]:
             if not r.ok:  # Text, not markup: ids hold brackets (`Dense[units=4]`)
-                console.print(Text.assemble(("not ok ", "red"), f"{r.id}: {r.outcome}: {(r.message or '')[:200]}"))
+                div = r.first_divergence
+                where = f" (first diverging layer: {div.layer} ({div.class_name}))" if div and div.class_name else ""
+                console.print(
+                    Text.assemble(("not ok ", "red"), f"{r.id}: {r.outcome}{where}: {(r.message or '')[:200]}")
+                )
     console.print(f"done in {time.time() - start:.1f} s", highlight=False)
     return status
