@@ -24,7 +24,14 @@ from converter.support import SUPPORTED_LAYERS, Issue
 from converter.support_table import CONTAINERS
 from converter.training import Training
 from converter.weights import model_weights
-from converter.writer import DEFAULT_SHARD_SIZE, PLAN_DTYPES, staged_directory, write_model_json, write_weights
+from converter.writer import (
+    DEFAULT_SHARD_SIZE,
+    PLAN_DTYPES,
+    quantization_for,
+    staged_directory,
+    write_model_json,
+    write_weights,
+)
 
 VERSION = "0.1.0"
 CONVERTED_BY = f"tfjs-certify converter v{VERSION}"
@@ -260,7 +267,7 @@ def convert(
                 weight_groups = (
                     [*weight_groups[:-1], [*weight_groups[-1], *train.state]] if weight_groups else [list(train.state)]
                 )
-        weight_groups = _tfjs_safe_order(weight_groups, shard_size)
+        weight_groups = _tfjs_safe_order(weight_groups, _bytes_written(quantize or {}, quantize_plan, low.transforms))
         with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
             try:
                 manifest, shard_files = write_weights(
@@ -305,20 +312,40 @@ def _loader(weight, transform):
     return lambda: np.ascontiguousarray(transform(read_array(weight.dataset)))
 
 
-def _group_bytes(group) -> int:
-    return sum(int(np.prod(w.shape)) * 4 for w in group if not isinstance(w, tuple))
+def _bytes_written(quantize: dict, plan: dict | None, transforms: dict):
+    """The bytes a weight takes in its shard, as written: after its lowering transform (a dilated or
+    block-diagonal kernel grows), in its quantized dtype, else as a 4-byte float or integer."""
+    sizes = {"float16": 2, "uint16": 2, "uint8": 1}
+
+    def size(weight) -> int:
+        if isinstance(weight, tuple):  # optimizer state: float32, never quantized
+            return 0
+        stored = np.dtype(weight.dataset.dtype)
+        transform = transforms.get(weight.name)
+        shape = transform(np.zeros(weight.shape, stored)).shape if transform else weight.shape
+        elements = int(np.prod(shape))
+        if stored.kind != "f":
+            return elements * 4
+        try:
+            dtype = quantization_for(weight.name, quantize, plan)
+        except ValueError:
+            dtype = None  # two patterns claim it: the writer refuses it, with the reason
+        return elements * sizes.get(dtype or "", 4)
+
+    return size
 
 
-def _tfjs_safe_order(groups: list, shard_size: int) -> list:
+def _tfjs_safe_order(groups: list, size) -> list:
     """Weight groups in an order TF.js 4.22 reads back correctly.
 
     TF.js joins every shard of every group into one CompositeArrayBuffer that assumes, when all shards but
     the last have one size, that the last is no larger (io/composite_array_buffer.js findShardForByte); a
     larger last shard reads as zeros. Several groups whose last shards differ (--split_weights_by_layer)
-    can break that, so groups go largest first: the last shard is then never the largest."""
+    can break that, so groups go largest first, by the bytes each weight takes as written (`size`, quantized
+    sizes included): the last shard is then never the largest."""
     if len(groups) < 2:
         return groups
-    return sorted(groups, key=_group_bytes, reverse=True)
+    return sorted(groups, key=lambda group: sum(size(w) for w in group), reverse=True)
 
 
 def _not_compiled(path) -> Issue:

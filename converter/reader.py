@@ -107,6 +107,18 @@ def _json_attr(path, value, what):
     return data
 
 
+def _model_config(path, config: dict, what: str) -> dict:
+    """`config` if it describes a model (a class and its config; a Sequential or functional model's layers),
+    else ConversionError: a file that describes no model is refused, never converted into an empty one."""
+    cls, inner = config.get("class_name"), config.get("config")
+    if not isinstance(cls, str) or not isinstance(inner, (dict, list)):
+        raise ConversionError(path, f"{what} does not describe a model (no class_name and config)")
+    layers = inner if isinstance(inner, list) else inner.get("layers")
+    if cls in ("Sequential", "Functional", "Model") and (not isinstance(layers, list) or not layers):
+        raise ConversionError(path, f"{what} describes a {cls} model without layers")
+    return config
+
+
 def _str_attr(attrs, key, default=""):
     value = attrs.get(key, default)
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -123,7 +135,7 @@ def _read_h5(path: Path) -> ModelFile:
                 path,
                 "is a weights-only file (no model_config): save the whole model with model.save(), not save_weights()",
             )
-        config = _json_attr(path, f.attrs["model_config"], "model_config")
+        config = _model_config(path, _json_attr(path, f.attrs["model_config"], "model_config"), "model_config")
         training = None
         if "training_config" in f.attrs:
             training = _json_attr(path, f.attrs["training_config"], "training_config")
@@ -185,7 +197,9 @@ def _read_keras_zip(path: Path) -> ModelFile:
         if missing:
             raise ConversionError(path, f"is not a Keras .keras archive: missing {', '.join(missing)}")
         try:
-            config = _json_attr(path, _read_member(path, zf, "config.json"), "config.json")
+            config = _model_config(
+                path, _json_attr(path, _read_member(path, zf, "config.json"), "config.json"), "config.json"
+            )
             metadata = {}
             if "metadata.json" in names:
                 metadata = _json_attr(path, _read_member(path, zf, "metadata.json"), "metadata.json")

@@ -79,27 +79,21 @@ def _loss(obj) -> str:
         raise _Refuse(
             "needs_python_code", f"{name!r} is not a Keras loss: a custom loss needs a JavaScript port", "loss", name
         )
-    for key, value in cfg.items():
-        if key in table.LOSS_IGNORED_KEYS:
-            continue
-        if key not in table.LOSS_NEUTRAL:
-            raise _Refuse("ignored_argument", f"TF.js {table.LOSSES[name]} has no argument {key!r}", key, value)
-        neutral, why = table.LOSS_NEUTRAL[key]
-        value = table.REDUCTION_SYNONYMS.get(value, value) if key == "reduction" else value
-        if not _same(value, neutral):
-            raise _Refuse("ignored_argument", why, key, value)
+    _arguments(f"TF.js {table.LOSSES[name]}", cfg, table.LOSS_IGNORED_KEYS, table.LOSS_NEUTRAL)
     return table.LOSSES[name]
 
 
-def _metric_arguments(name: str, cfg: dict) -> None:
-    """Every argument of a metric object must be one TF.js computes with: fail closed on any other."""
+def _arguments(what: str, cfg: dict, ignored, neutral: dict) -> None:
+    """Every argument of a loss or metric object must be ignorable or at the value TF.js computes with: fail
+    closed on any other, and on any key the tables do not know."""
     for key, value in cfg.items():
-        if key in table.METRIC_IGNORED_KEYS:
+        if key in ignored:
             continue
-        if key not in table.METRIC_NEUTRAL:
-            raise _Refuse("ignored_argument", f"TF.js metric {name} has no argument {key!r}", key, value)
-        neutral, why = table.METRIC_NEUTRAL[key]
-        if not _same(value, neutral):
+        if key not in neutral:
+            raise _Refuse("ignored_argument", f"{what} has no argument {key!r}", key, value)
+        expected, why = neutral[key]
+        value = table.REDUCTION_SYNONYMS.get(value, value) if key == "reduction" else value
+        if not _same(value, expected):
             raise _Refuse("ignored_argument", why, key, value)
 
 
@@ -110,7 +104,7 @@ def _metric(obj, loss: str, units: int | None) -> str:
         if extra:
             raise _Refuse("ignored_argument", f"a wrapped metric with arguments {extra}", "metrics", cfg.get("fn"))
         name, cfg = cfg.get("fn", cfg.get("name")), {}
-    _metric_arguments(str(name), cfg)
+    _arguments(f"TF.js metric {name}", cfg, table.METRIC_IGNORED_KEYS, table.METRIC_NEUTRAL)
     if name in ("accuracy", "acc"):
         # TF.js resolves it from the loss; Keras 3 from the output's size: they agree except for a
         # several-unit output trained with binary cross-entropy, which Keras 3 gives categorical accuracy.

@@ -119,6 +119,15 @@ def cmd_certify(args) -> int:
     backends = _backends(args.backend)
     from harness.pipeline import reference, run
 
+    if not models:
+        from harness.suite import CASES
+
+        try:
+            selected = run.select_variants(CASES, args.select)
+        except ValueError as e:  # a malformed -k expression
+            raise UsageError(str(e)) from None
+        if not selected:
+            raise UsageError(f"no case of the reference suite matches -k {args.select!r}")
     if args.cache_dir:
         reference.set_cache_dir(Path(args.cache_dir))
     return run.run(
@@ -265,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-k",
         dest="select",
         metavar="EXPR",
-        help="run only cases matching EXPR (substring; 'and', 'or', 'not' as in pytest -k)",
+        help="run only the cases whose id matches EXPR, read as pytest reads -k: case-insensitive substrings "
+        "joined with and, or, not and parentheses",
     )
     c.add_argument(
         "--shard",

@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 
-# Flags for every launch. Playwright adds `--headless` itself.
+# Flags for every launch. Playwright adds `--headless` itself. `--enable-unsafe-webgpu` exposes WebGPU in
+# headless Chromium on Linux (SwiftShader's fallback adapter here); without it requestAdapter() returns null.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
+    "--enable-unsafe-webgpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

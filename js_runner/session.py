@@ -56,6 +56,7 @@ class BackendInfo:
     webgl_renderer: str | None = None
     wasm_simd: bool | None = None
     wasm_threads: bool | None = None
+    webgpu_adapter: str | None = None
     details: dict = dataclasses.field(default_factory=dict)
 
 
@@ -130,6 +131,8 @@ class BrowserSession:
     """
 
     def __init__(self, backends=("cpu", "wasm", "webgl"), timeout_s=60.0, chromium_path=None):
+        """`backends`: any of cpu, wasm, webgl, webgpu; a backend that cannot start is reported unavailable, with
+        the reason, in `backends`."""
         self.timeout_s = float(timeout_s)
         self.chromium_path = chromium_path or find_chromium()
         self.browser_version = None
@@ -394,6 +397,7 @@ class BrowserSession:
                 webgl_renderer=facts.pop("webgl_renderer"),
                 wasm_simd=facts.pop("wasm_simd"),
                 wasm_threads=facts.pop("wasm_threads"),
+                webgpu_adapter=facts.pop("webgpu_adapter"),
                 details=facts,
             )
         else:

@@ -102,7 +102,7 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("backend") if callspec else None
+        backend = callspec.params.get("backend") if callspec and "variant" in callspec.params else None
         (drop if backend is not None and backend not in backends else keep).append(item)
     shard = _shard(config)
     if shard is not None:

@@ -2,7 +2,7 @@
 
 Ids read like `Conv2D[padding=same,strides=2]-keras3-h5-wasm`. Expected rejections are checked once
 per flavour x format, before any browser is involved. Cases live in harness/suite/, the tolerance policy
-in harness/pipeline/tolerance.py. The verdict is the record's `ok` (harness.pipeline.certify.is_ok), the
+in harness/pipeline/tolerance.py. The verdict is the record's `ok` (harness.pipeline.verdict.is_ok), the
 same rule `tfjs-certify certify` and the regression gate use: an expected failure shows as XFAIL only
 when it failed exactly as declared.
 """

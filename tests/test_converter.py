@@ -408,6 +408,21 @@ def test_split_weights_by_layer(zoo, tmp_path):
     assert all(np.array_equal(got[k], v) for k, v in zoo.expected["cnn"].items())
 
 
+def test_split_groups_go_largest_first_by_the_bytes_written(tmp_path):
+    """TF.js 4.22 misreads a last shard larger than the others (converter/api.py _tfjs_safe_order): groups are
+    ordered by the bytes they take as written, so quantizing the larger layer to uint8 moves it last."""
+    x = keras.Input((64,))
+    big = keras.layers.Dense(64, name="big")(x)  # 16 KiB of float32, 4 KiB as uint8
+    model = keras.Model(x, keras.layers.Dense(40, name="small")(big))  # 10 KiB of float32
+    model.save(tmp_path / "m.keras")
+    rc = run_cli(tmp_path / "m.keras", tmp_path / "out", "--split_weights_by_layer", "--quantize_uint8", "big/*")
+    assert rc.returncode == 0, rc.stderr
+    manifest = json.loads((tmp_path / "out/model.json").read_text())["weightsManifest"]
+    assert [g["weights"][0]["name"].split("/")[0] for g in manifest] == ["small", "big"]
+    sizes = [(tmp_path / "out" / g["paths"][-1]).stat().st_size for g in manifest]
+    assert sizes == sorted(sizes, reverse=True)
+
+
 # --- Rejections --------------------------------------------------------------------------------
 
 
@@ -522,6 +537,22 @@ def broken_json(tmp_path, zoo):
         f.attrs["model_config"] = '{"class_name": "Sequential", "config": {'
 
 
+def no_model_in_config(tmp_path, zoo):
+    write_h5(tmp_path / "bad.h5", {"d": {"kernel": np.ones((3, 2), "f4")}}, dense_config())
+    with h5py.File(tmp_path / "bad.h5", "r+") as f:
+        f.attrs["model_config"] = '{"class_name": "Functional"}'  # valid JSON, but no model
+
+
+def no_layers_in_config(tmp_path, zoo):
+    write_h5(tmp_path / "bad.h5", {"d": {"kernel": np.ones((3, 2), "f4")}}, dense_config())
+    with h5py.File(tmp_path / "bad.h5", "r+") as f:
+        f.attrs["model_config"] = '{"class_name": "Sequential", "config": {"name": "s", "layers": []}}'
+
+
+def keras_config_without_model(tmp_path, zoo):
+    _zip(tmp_path, _keras_members(zoo) | {"config.json": b'{"class_name": "Functional"}'})
+
+
 def wrong_kernel_shape(tmp_path, zoo):
     path = tmp_path / "bad.h5"
     path.write_bytes(zoo.file("mlp", "tf_keras_h5").read_bytes())
@@ -619,6 +650,9 @@ BAD_INPUT = {
     "weights-only-keras3": (weights_only, "bad.h5", "weights-only"),
     "weights-only-tf-keras": (weights_only_keras2, "bad.h5", "weights-only"),
     "broken-config-json": (broken_json, "bad.h5", "not valid JSON"),
+    "config-without-a-model": (no_model_in_config, "bad.h5", "model_config does not describe a model"),
+    "config-without-layers": (no_layers_in_config, "bad.h5", "Sequential model without layers"),
+    "keras-config-without-a-model": (keras_config_without_model, "bad.keras", "config.json does not describe a model"),
     "kernel-shape-disagrees": (wrong_kernel_shape, "bad.h5", "d2/kernel"),
     "keras-weights-disagree": (keras_missing_weight, "bad.keras", "config says"),
     "zip-dotdot-member": (zip_dotdot, "bad.keras", "unsafe name"),

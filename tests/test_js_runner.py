@@ -18,7 +18,7 @@ from js_runner import BrowserSession, RunnerError
 
 pytestmark = pytest.mark.browser
 
-BACKENDS = ("cpu", "wasm", "webgl")
+BACKENDS = ("cpu", "wasm", "webgl", "webgpu")
 
 
 # ---- hand-written model.json fixtures ----
@@ -149,11 +149,26 @@ def test_every_backend_starts_with_its_facts(session):
     assert isinstance(infos["wasm"].wasm_simd, bool)
     assert isinstance(infos["wasm"].wasm_threads, bool)
     assert infos["cpu"].float_precision == 32
+    assert infos["webgpu"].webgpu_adapter  # SwiftShader's fallback adapter here
+    assert isinstance(infos["webgpu"].details["webgpu_shader_f16"], bool)
+
+
+def test_webgpu_without_an_adapter_is_unavailable_with_the_reason(monkeypatch):
+    """Without --enable-unsafe-webgpu headless Chromium exposes no adapter: the backend is unavailable, saying
+    why, and nothing runs on it (never a silent fallback to another backend)."""
+    import js_runner.session as session_module
+
+    flags = [f for f in session_module.CHROMIUM_FLAGS if f != "--enable-unsafe-webgpu"]
+    monkeypatch.setattr(session_module, "CHROMIUM_FLAGS", flags)
+    with BrowserSession(backends=("webgpu",), timeout_s=30.0) as s:
+        info = s.backends["webgpu"]
+    assert not info.available
+    assert "navigator.gpu" in info.reason or "requestAdapter" in info.reason
 
 
 def test_unknown_backend_is_a_backend_error(session, tmp_path):
     with pytest.raises(RunnerError) as e:
-        session.load(dense_model(tmp_path / "m"), "webgpu")
+        session.load(dense_model(tmp_path / "m"), "webgl2")
     assert e.value.stage == "backend"
 
 

@@ -122,6 +122,38 @@ def _config(**kw):
             "ignored_argument",
             "weight_decay",
         ),
+        # metric objects: their arguments change what TF.js's evaluate would report
+        (
+            {"metrics": [{"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}}]},
+            "ignored_argument",
+            "from_logits",
+        ),
+        (
+            {"metrics": [{"class_name": "CategoricalCrossentropy", "config": {"label_smoothing": 0.2}}]},
+            "ignored_argument",
+            "label_smoothing",
+        ),
+        (
+            {"metrics": [{"class_name": "SparseCategoricalCrossentropy", "config": {"ignore_class": 0}}]},
+            "ignored_argument",
+            "ignore_class",
+        ),
+        (
+            {"metrics": [{"class_name": "MeanSquaredError", "config": {"name": "m", "some_new_key": 1}}]},
+            "ignored_argument",
+            "some_new_key",
+        ),
+        # an optimizer key no table knows (one a newer Keras adds) is refused, never dropped
+        (
+            {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.1, "cautious": True}}},
+            "ignored_argument",
+            "cautious",
+        ),
+        (
+            {"optimizer": {"class_name": "SGD", "config": {"learning_rate": 0.1, "beta_1": 0.9}}},
+            "ignored_argument",
+            "beta_1",
+        ),
     ],
 )
 def test_what_tfjs_cannot_train_as_keras_does_is_refused_with_its_code(change, code, argument):
@@ -205,6 +237,31 @@ def test_adam_state_is_written_in_the_layout_tfjs_loads(tmp_path, flavour, suffi
     keras_m = {v.path if hasattr(v, "path") else v.name: np.asarray(v) for v in opt.variables}
     ms = [a for n, a in keras_m.items() if "momentum" in n or "/m/" in n]
     np.testing.assert_array_equal(values["hidden/kernel/m"], ms[0].ravel())
+
+
+@pytest.mark.parametrize("flavour, suffix", [("keras3", ".keras"), ("keras3", ".h5"), ("tf_keras", ".h5")])
+def test_a_compiled_model_never_trained_converts_compiled_without_a_warning(tmp_path, flavour, suffix):
+    k = keras if flavour == "keras3" else tf_keras
+    x = k.Input((4,), name="x")
+    model = k.Model(x, k.layers.Dense(2, name="out")(x))
+    model.compile(optimizer=k.optimizers.Adam(0.01), loss="mse")
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    r = _run_cli(path, tmp_path / "out")
+    assert r.returncode == 0 and r.stderr == "", r.stderr  # no state yet: nothing to warn about
+    model_json = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert model_json["trainingConfig"]["optimizer_config"]["class_name"] == "Adam"
+
+
+def test_a_frozen_batch_normalization_leaves_the_model_uncompiled(tmp_path):
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.BatchNormalization(name="bn", trainable=False)(keras.layers.Dense(3)(x)))
+    model.compile(optimizer="sgd", loss="mse")
+    model.save(tmp_path / "m.keras")
+    result = convert(tmp_path / "m.keras", tmp_path / "out")
+    assert not result.training.carried
+    (issue,) = result.training.issues
+    assert issue.code == "computes_differently" and "frozen BatchNormalization" in issue.reason and "bn" in issue.reason
 
 
 def _run_cli(*args):

@@ -29,6 +29,7 @@ def environment(session) -> dict:
             "webgl_renderer": info.webgl_renderer,
             "wasm_simd": info.wasm_simd,
             "wasm_threads": info.wasm_threads,
+            "webgpu_adapter": info.webgpu_adapter,
         }
     tfjs = next((b["tfjs_version"] for b in backends.values() if b["tfjs_version"]), None)
     return {

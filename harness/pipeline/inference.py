@@ -7,6 +7,7 @@ find the first layer whose TF.js output leaves tolerance.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from harness.pipeline import compare as cmp
@@ -42,6 +43,20 @@ def first_divergence(session, handle, prepared, tol, moved: dict[str, str] | Non
     return None
 
 
+@contextlib.contextmanager
+def loaded(session, artifact, backend: str, scripts=()):
+    """A model loaded on one backend's page (after `scripts`: a user's ported layers), disposed of when the block
+    ends (whatever happened in it)."""
+    handle = session.load(artifact, backend, scripts=scripts)
+    try:
+        yield handle
+    finally:
+        try:
+            session.dispose(handle)
+        except Exception:  # the page may be gone already; its replacement holds nothing
+            pass
+
+
 def unavailable(session, backend: str) -> verdict.Run | None:
     """The run of a backend that did not start in this browser (never a pass), or None when it is up."""
     info = session.backends.get(backend) if session is not None else None
@@ -56,30 +71,22 @@ def run_backend(session, backend: str, converted: Converted, prepared, tol, *, t
     from js_runner import RunnerError
 
     times: dict = {}
-    handle = None
     try:
-        handle = session.load(converted.artifact, backend, scripts=prepared.scripts)  # a user's ported layers
-        times["load"] = handle.load_ms
-        start = time.perf_counter()
-        outs = session.predict(handle, prepared.inputs)
-        times["first_predict"] = (time.perf_counter() - start) * 1000
-        if timings:
-            times["predict_median"] = session.time_predict(handle, prepared.inputs, k=5)["predict_median_ms"]
-        ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
-        divergence = (
-            None if ok else first_divergence(session, handle, prepared, tol, lowered_outputs(converted.artifact))
-        )
-        return verdict.Run("pass" if ok else "mismatch", message, None, metrics, divergence, times)
+        with loaded(session, converted.artifact, backend, prepared.scripts) as handle:
+            times["load"] = handle.load_ms
+            start = time.perf_counter()
+            outs = session.predict(handle, prepared.inputs)
+            times["first_predict"] = (time.perf_counter() - start) * 1000
+            if timings:
+                times["predict_median"] = session.time_predict(handle, prepared.inputs, k=5)["predict_median_ms"]
+            ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
+            moved = lowered_outputs(converted.artifact)
+            divergence = None if ok else first_divergence(session, handle, prepared, tol, moved)
+            return verdict.Run("pass" if ok else "mismatch", message, None, metrics, divergence, times)
     except RunnerError as e:
         run = verdict.from_runner_error(e)
         run.timings = times
         return run
-    finally:
-        if handle is not None:
-            try:
-                session.dispose(handle)
-            except Exception:
-                pass
 
 
 def certify(session, variant: Variant, prepared, backends, workdir, *, timings: bool) -> list[tuple[Record, Converted]]:

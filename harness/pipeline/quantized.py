@@ -56,15 +56,15 @@ def run_backend(session, backend, converted, prepared, reference, tol, originals
     measure the cost against the float32 outputs, and check TF.js's decoded weights."""
     from js_runner import RunnerError
 
-    handle = None
     try:
-        handle = session.load(converted.artifact, backend)
-        times = {"load": handle.load_ms}
-        outs = session.predict(handle, prepared.inputs)
+        with inference.loaded(session, converted.artifact, backend) as handle:
+            times = {"load": handle.load_ms}
+            outs = session.predict(handle, prepared.inputs)
+            loaded = session.dequant_check(handle)
         ok, metrics, message = cmp.compare_outputs(prepared.output_names, reference.outputs, outs, tol)
         _, cost_metrics, _ = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
         cost = worst_error(cost_metrics) if cost_metrics else None
-        quantized = dequantization(session.dequant_check(handle), originals)
+        quantized = dequantization(loaded, originals)
         quantized |= {"float32_max_abs": cost, "keras_max_abs": reference.keras_max_abs}
         problems = [message] if message else []
         steps = quantized["dequant_steps"]
@@ -77,12 +77,6 @@ def run_backend(session, backend, converted, prepared, reference, tol, originals
         return verdict.Run(outcome, "; ".join(problems) or None, None, metrics, None, times, quantized)
     except RunnerError as e:
         return verdict.from_runner_error(e)
-    finally:
-        if handle is not None:
-            try:
-                session.dispose(handle)
-            except Exception:
-                pass
 
 
 def certify(session, variant: Variant, prepared, backends, workdir) -> list[tuple[Record, Converted]]:

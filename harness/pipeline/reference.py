@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.results.record import jsonable
 from harness.suite import builders
 from harness.suite import inputs as inputs_mod
 from harness.vocabulary import FILE_SUFFIX, FORMATS
@@ -369,14 +370,6 @@ def jsonable_issue(issue) -> dict:
     d = dataclasses.asdict(issue) if dataclasses.is_dataclass(issue) and not isinstance(issue, type) else dict(issue)
     d["value"] = jsonable(d.get("value"))
     return d
-
-
-def jsonable(value):
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _write_meta(directory: Path, info: dict):

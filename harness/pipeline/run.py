@@ -9,7 +9,6 @@ certified becomes a `missing` record.
 from __future__ import annotations
 
 import concurrent.futures
-import fnmatch
 import multiprocessing
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from harness.pipeline import certify, reference, tolerance, user
 from harness.pipeline import shard as sharding
 from harness.pipeline.environment import environment, merge_environments
+from harness.pipeline.keyword import compile_expression
 from harness.results.record import Record
 from harness.suite.case import Variant
 from harness.vocabulary import BACKENDS
@@ -27,17 +27,9 @@ TIMEOUT_S = 120.0
 
 
 def select_variants(cases, select: str | None) -> list[Variant]:
-    return [v for case in cases for v in case.variants() if not select or matches(select, v.id)]
-
-
-def matches(expr: str, ident: str) -> bool:
-    """`-k`: a substring, or a glob with `*`; `a or b` and `not a` as in pytest's simplest forms."""
-    expr = expr.strip()
-    if " or " in expr:
-        return any(matches(e, ident) for e in expr.split(" or "))
-    if expr.startswith("not "):
-        return not matches(expr[4:], ident)
-    return fnmatch.fnmatchcase(ident, expr) if "*" in expr else expr in ident
+    """The variants whose id `-k select` matches, with pytest's grammar (harness.pipeline.keyword)."""
+    match = compile_expression(select or "")
+    return [v for case in cases for v in case.variants() if match(v.id)]
 
 
 def quiet():
@@ -206,8 +198,6 @@ def run(
             if cases is None:
                 from harness.suite import CASES as cases
             variants = select_variants(cases, select)
-            if not variants:
-                raise SystemExit(f"tfjs-certify: no case matches -k {select!r}")
             if shard is not None:
                 info = sharding.shard_info(shard, [v.id for v in variants], len(variants) * len(backends))
                 variants = sharding.select_variants(variants, shard)

@@ -205,9 +205,10 @@ def _compare(name: str, want, got, tol):
 
 def run(session, variant, backend: str, converted: Converted, prepared: TrainPrepared, tol) -> verdict.Run:
     """Evaluate and train on one backend: the comparisons (as Metrics), a message, and the outcome."""
-    handle = session.load(converted.artifact, backend)
-    times = {"load": handle.load_ms}
-    try:
+    from harness.pipeline.inference import loaded
+
+    with loaded(session, converted.artifact, backend) as handle:
+        times = {"load": handle.load_ms}
         info = session.training_info(handle)
         if not info["compiled"]:
             return verdict.Run("mismatch", "TF.js loaded the model uncompiled", timings=times)
@@ -256,11 +257,6 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
                 else f"{worst.output}: not finite"
             )
         return verdict.Run("mismatch" if problems else "pass", "; ".join(problems) or None, None, metrics, None, times)
-    finally:
-        try:
-            session.dispose(handle)
-        except Exception:
-            pass
 
 
 def certify(session, variant, prepared, backends, workdir) -> list[tuple[Record, Converted]]:

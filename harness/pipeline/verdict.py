@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.pipeline.convert import Converted
-from harness.results.record import AppliedTolerance, Divergence, Record, Timings, jsonable, worst_error
+from harness.results.record import AppliedTolerance, Divergence, Record, Timings, for_variant, worst_error
 from harness.suite.case import Expect, Variant
 from harness.vocabulary import TFJS_STAGES
 
@@ -72,22 +72,10 @@ def record(variant: Variant, backend: str, converted: Converted, tolerance, run:
         )
     if wrong:
         message = "; ".join(m for m in (*wrong, message) if m)
-    result = Record(
-        id=variant.record_id(backend),
-        case=case.name,
-        tier=case.tier,
-        layer_classes=list(case.layer_classes),
-        options=jsonable(dict(case.options)),
-        flavour=variant.flavour,
-        format=variant.format,
-        backend=backend,
-        expected=expect.outcome,
-        expected_reason=expect.reason or None,
-        expected_code=expect.code,
-        expected_failure=expect.fails_with,
-        expected_match=expect.match(),
-        outcome=run.outcome,
-        ok=False,
+    result = for_variant(
+        variant,
+        backend,
+        run.outcome,
         message=message,
         stage=run.stage,
         reason_codes=list(converted.issues),

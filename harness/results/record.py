@@ -182,10 +182,9 @@ def jsonable(value):
         return repr(value)
 
 
-def unfinished(variant, backend: str, outcome: str, message: str) -> Record:
-    """The record of a variant (harness.suite.case.Variant) that never got as far as a comparison: `missing`
-    (selected, never certified), `error`, `converter_error`, `reference_error`. Never ok: no expectation is
-    met by a run that did not happen."""
+def for_variant(variant, backend: str, outcome: str, **fields) -> Record:
+    """A record of `variant` (harness.suite.case.Variant) on `backend`: what the case declares, the outcome, and
+    `fields`; not ok until judged (harness.pipeline.verdict)."""
     case = variant.case
     expect = variant.expect.for_backend(backend)
     return Record(
@@ -204,8 +203,15 @@ def unfinished(variant, backend: str, outcome: str, message: str) -> Record:
         expected_match=expect.match(),
         outcome=outcome,
         ok=False,
-        message=message,
+        **fields,
     )
+
+
+def unfinished(variant, backend: str, outcome: str, message: str) -> Record:
+    """The record of a variant that never got as far as a comparison: `missing` (selected, never certified),
+    `error`, `converter_error`, `reference_error`. Never ok: no expectation is met by a run that did not
+    happen."""
+    return for_variant(variant, backend, outcome, message=message)
 
 
 def finite_or_none(x: float) -> float | None:

@@ -112,6 +112,7 @@
       webgl_render_float32: null,
       wasm_simd: null,
       wasm_threads: null,
+      webgpu_adapter: null,
       cross_origin_isolated: self.crossOriginIsolated === true,
     };
     if (name === 'webgl') {
@@ -131,7 +132,30 @@
       facts.wasm_simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       facts.wasm_threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
     }
+    if (name === 'webgpu') {
+      const adapter = await navigator.gpu.requestAdapter();
+      const info = (adapter && adapter.info) || {};
+      facts.webgpu_adapter = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') ||
+          'unnamed adapter';
+      facts.webgpu_fallback = info.isFallbackAdapter === true || adapter.isFallbackAdapter === true;
+      facts.webgpu_shader_f16 = adapter.features.has('shader-f16');
+    }
     return facts;
+  }
+
+  // Why WebGPU cannot start here, in words a user can act on; null when it can.
+  async function webgpuMissing() {
+    if (typeof tf.findBackendFactory !== 'function' || !tf.findBackendFactory('webgpu')) {
+      return 'the page did not load tf-backend-webgpu';
+    }
+    if (!navigator.gpu) {
+      return 'navigator.gpu is undefined: this browser exposes no WebGPU (Chromium needs --enable-unsafe-webgpu ' +
+          'where WebGPU is not enabled by default)';
+    }
+    if (!(await navigator.gpu.requestAdapter())) {
+      return 'navigator.gpu.requestAdapter() returned null: no WebGPU adapter on this machine';
+    }
+    return null;
   }
 
   // Activate backend `name`; when it cannot start, fail with the browser's own words.
@@ -143,6 +167,10 @@
         warnings.push(args.map(String).join(' '));
         warn.apply(console, args);
       };
+      if (name === 'webgpu') {
+        const missing = await webgpuMissing();
+        if (missing) throw new StageError('backend', missing);
+      }
       let ok;
       try {
         if (name === 'wasm') tf.wasm.setWasmPaths(wasmDir);
