@@ -53,17 +53,20 @@ COMPANIONS = {
         training_exact=True,
     ),
     "resizing": Companion(
-        "Resizing (bilinear or nearest; crop_to_aspect_ratio, pad_to_aspect_ratio)",
+        "Resizing, in every interpolation Keras offers (bilinear, nearest, bicubic, area, lanczos3, lanczos5, "
+        "gaussian, mitchellcubic), crop_to_aspect_ratio, pad_to_aspect_ratio",
         "TfjsCertifyResizing",
         "TF.js's Resizing samples with align_corners where Keras uses half-pixel centres, cannot crop or pad, and "
         "throws inside predict",
-        "tf.image.resize with antialias off is ResizeBilinear / ResizeNearestNeighbor with half-pixel centres, "
-        "which TF.js's kernels compute with halfPixelCenters=true; crop and pad sizes in Keras's float32 arithmetic",
+        "tf.image.resize with antialias off: bilinear and nearest are ResizeBilinear / ResizeNearestNeighbor with "
+        "half-pixel centres, which TF.js's kernels compute with halfPixelCenters=true; for the others (ResizeBicubic, "
+        "ResizeArea, ScaleAndTranslate) the weights TensorFlow's kernels give each input row and column, computed in "
+        "their float32 arithmetic and applied as two matrix products; crop and pad sizes in Keras's float32 arithmetic",
     ),
     "upsampling_interpolated": Companion(
-        "UpSampling2D with interpolation='bilinear'",
+        "UpSampling2D with an interpolation other than nearest (bilinear, bicubic, lanczos3, ...)",
         "TfjsCertifyUpSampling2D",
-        "TF.js's bilinear UpSampling2D samples without Keras's half-pixel centres",
+        "TF.js's bilinear UpSampling2D samples without Keras's half-pixel centres, and it has no other interpolation",
         "Keras upsamples with tf.image.resize to size * input size: the same resize as TfjsCertifyResizing",
     ),
     "discretization": Companion(
@@ -76,11 +79,8 @@ COMPANIONS = {
 
 # --- the arguments each companion class reads (support_table's vocabulary) --------------------------------------
 
-INTERPOLATION = one_of(
-    "bilinear",
-    "nearest",
-    why="the companion resizes bilinear or nearest; other interpolations are not certified",
-)
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
+INTERPOLATION = one_of(*INTERPOLATIONS, why=f"the companion resizes with {', '.join(INTERPOLATIONS)}")
 GRU_CELL = {**CELL, **GATED, "reset_after": one_of(True, why="reset_after=False is TF.js's own GRUCell")}
 ARGUMENTS = {
     "TfjsCertifyGRU": {**RNN, **GRU_CELL},

@@ -170,9 +170,7 @@ def test_companion_and_lowering_metadata_live_side_by_side(tmp_path):
     "layer, shape, code",
     [
         (lambda: keras.layers.GRU(2, recurrent_activation="hard_sigmoid"), (5, 3), "unknown_activation"),
-        (lambda: keras.layers.Resizing(4, 4, interpolation="bicubic"), (4, 4, 2), "unsupported_value"),
         (lambda: keras.layers.Resizing(4, 4, antialias=True), (4, 4, 2), "unsupported_value"),
-        (lambda: keras.layers.UpSampling2D(interpolation="lanczos3"), (4, 4, 2), "unsupported_value"),
         (lambda: keras.layers.Discretization(bin_boundaries=[0.0], output_mode="one_hot"), (3,), "unsupported_value"),
     ],
 )

@@ -187,10 +187,144 @@
     // ---- Keras image resizing ---------------------------------------------------------------------------------
     // tf.image.resize (Keras's Resizing and UpSampling2D, antialias off) samples at half-pixel centres. TF.js's
     // Resizing layer passes alignCorners instead (and cannot crop or pad); its UpSampling2D has no half-pixel
-    // centres. TF.js's kernels with halfPixelCenters=true compute TensorFlow's.
+    // centres. TF.js's kernels with halfPixelCenters=true compute TensorFlow's bilinear and nearest; TF.js has no
+    // other resizing, so for those the weights TensorFlow's kernel gives each input row (column) are computed here,
+    // in its float32 arithmetic, and applied as two matrix products (rows, then columns, as TensorFlow sums).
+    const f32 = Math.fround;
+    const FLT_MIN = 1.1754943508222875e-38;
+    const rint = v => {  // lrintf: to nearest, ties to even
+      const r = Math.round(v);
+      return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+    };
+    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+
+    // resize_bicubic_op.cc (half_pixel_centers): Keys' cubic, a = -0.5, from a 1024-step table; taps outside the
+    // image get no weight and the others are renormalised.
+    let keysTable = null;
+    function keys() {
+      if (keysTable === null) {
+        const a = -0.5;
+        keysTable = new Float32Array(2 * 1025);
+        for (let i = 0; i <= 1024; i++) {
+          let x = f32(i / 1024);
+          keysTable[2 * i] = ((a + 2) * x - (a + 3)) * x * x + 1;
+          x = f32(x + 1);
+          keysTable[2 * i + 1] = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+        }
+      }
+      return keysTable;
+    }
+
+    function bicubicWeights(inSize, outSize) {
+      const table = keys();
+      const scale = f32(inSize / outSize);
+      const w = new Float32Array(outSize * inSize);
+      for (let o = 0; o < outSize; o++) {
+        const at = f32(f32(f32(o + 0.5) * scale) - 0.5);
+        const base = Math.floor(at);
+        const offset = rint(f32(at - base) * 1024);
+        const coeffs = [table[offset * 2 + 1], table[offset * 2], table[(1024 - offset) * 2],
+                        table[(1024 - offset) * 2 + 1]];
+        const taps = coeffs.map((c, k) => (base - 1 + k >= 0 && base - 1 + k < inSize ? c : 0));
+        const sum = f32(f32(f32(taps[0] + taps[1]) + taps[2]) + taps[3]);
+        const norm = Math.abs(sum) >= 1000 * FLT_MIN ? f32(1 / sum) : 1;
+        taps.forEach((t, k) => {
+          if (t !== 0) w[o * inSize + base - 1 + k] = f32(t * norm);
+        });
+      }
+      return w;
+    }
+
+    // resize_area_op.cc: each output cell averages the input cells it covers, in proportion to the overlap.
+    function areaWeights(inSize, outSize) {
+      const scale = f32(inSize / outSize);
+      const w = new Float32Array(outSize * inSize);
+      const part = (v, lo, hi) => v < lo ? (v + 1 > hi ? scale : f32(v + 1 - lo)) : (v + 1 > hi ? f32(hi - v) : 1);
+      for (let o = 0; o < outSize; o++) {
+        const lo = f32(o * scale);
+        const hi = f32((o + 1) * scale);
+        const start = Math.floor(lo);
+        const end = Math.ceil(hi);
+        for (let v = start; v < end; v++) {
+          const weight = v === start ? part(start, lo, hi) : v === end - 1 ? part(end - 1, lo, hi) : 1;
+          w[o * inSize + clamp(v, 0, inSize - 1)] += weight;
+        }
+      }
+      return w;
+    }
+
+    // scale_and_translate_op.cc (antialias off), with sampling_kernels.h's kernels: the weights of the input
+    // samples within the kernel's radius of each output sample, renormalised.
+    const PI = f32(3.14159265359);
+    const lanczos = r => x => {
+      if (x > r) return 0;
+      if (x <= 1e-3) return 1;
+      const px = f32(PI * x);
+      return f32(f32(f32(r * f32(Math.sin(px))) * f32(Math.sin(f32(px / r)))) / f32(f32(f32(PI * PI) * x) * x));
+    };
+    const KERNELS = {
+      lanczos3: [3, lanczos(3)],
+      lanczos5: [5, lanczos(5)],
+      gaussian: [1.5, x => (x >= 1.5 ? 0 : f32(Math.exp(f32(-x * x) / (2 * 0.5 * 0.5))))],
+      mitchellcubic: [2, x => {
+        const mul = (u, v) => f32(u * v);
+        const add = (u, v) => f32(u + v);
+        if (x >= 2) return 0;
+        if (x >= 1) return add(mul(add(mul(add(mul(f32(-7 / 18), x), 2), x), -f32(10 / 3)), x), f32(16 / 9));
+        return add(mul(mul(add(mul(f32(7 / 6), x), -2), x), x), f32(8 / 9));
+      }],
+    };
+
+    function spanWeights(kind) {
+      const [radius, kernel] = KERNELS[kind];
+      return (inSize, outSize) => {
+        const invScale = f32(1 / f32(outSize / inSize));
+        const w = new Float32Array(outSize * inSize);
+        for (let o = 0; o < outSize; o++) {
+          const sample = f32(f32(o + 0.5) * invScale);
+          if (sample < 0 || sample > inSize) continue;
+          const start = clamp(Math.ceil(f32(f32(sample - radius) - 0.5)), 0, inSize - 1);
+          const end = clamp(Math.floor(f32(f32(sample + radius) - 0.5)), 0, inSize - 1) + 1;
+          const taps = [];
+          let total = 0;
+          for (let s = start; s < end; s++) {
+            const weight = kernel(Math.abs(f32(f32(s + 0.5) - sample)));
+            total = f32(total + weight);
+            taps.push(weight);
+          }
+          if (Math.abs(total) >= 1000 * FLT_MIN) {
+            const norm = f32(1 / total);
+            taps.forEach((t, j) => { w[o * inSize + start + j] = f32(t * norm); });
+          }
+        }
+        return w;
+      };
+    }
+
+    // y[b, i, j, c] = Σ_h Σ_w rows[i, h] cols[j, w] x[b, h, w, c], rows first; `after` scales the result.
+    function separable(weights, after) {
+      return (x, size) => {
+        const [b, h, w, c] = x.shape;
+        const rows = tf.tensor2d(weights(h, size[0]), [size[0], h]);
+        const cols = tf.tensor2d(weights(w, size[1]), [size[1], w]);
+        const byRow = tf.matMul(rows, tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, b * w * c]));
+        const t = tf.transpose(tf.reshape(byRow, [size[0], b, w, c]), [2, 1, 0, 3]);  // [w, b, rows, c]
+        const byCol = tf.matMul(cols, tf.reshape(t, [w, b * size[0] * c]));
+        const y = tf.transpose(tf.reshape(byCol, [size[1], b, size[0], c]), [1, 2, 0, 3]);
+        return after ? tf.mul(y, after(h, w, size)) : y;
+      };
+    }
+
     const INTERPOLATIONS = {
       bilinear: (x, size) => tf.image.resizeBilinear(x, size, false, true),
       nearest: (x, size) => tf.image.resizeNearestNeighbor(x, size, false, true),
+      bicubic: separable(bicubicWeights),
+      // ResizeArea multiplies its sums by 1 / (height scale * width scale) last
+      area: separable(areaWeights, (h, w, size) => f32(1 / f32(f32(h / size[0]) * f32(w / size[1])))),
+      lanczos3: separable(spanWeights('lanczos3')),
+      lanczos5: separable(spanWeights('lanczos5')),
+      gaussian: separable(spanWeights('gaussian')),
+      mitchellcubic: separable(spanWeights('mitchellcubic')),
     };
 
     function resize(x, size, interpolation) {

@@ -114,7 +114,28 @@ COMPANION_CASES = [
         RESIZE,
         **only(K3, "tf_keras's Resizing has no data_format"),
     ),
+    # the interpolations TF.js lacks: TensorFlow's weights, computed as its kernels do, applied as matrix products
+    companion("Resizing", {"height": 4, "width": 9, "interpolation": "bicubic"}, (5, 7, 3), RESIZE),
+    companion("Resizing", {"height": 3, "width": 5, "interpolation": "area"}, (9, 7, 3), RESIZE),
+    companion("Resizing", {"height": 6, "width": 4, "interpolation": "lanczos3"}, (5, 7, 3), RESIZE),
+    companion("Resizing", {"height": 8, "width": 10, "interpolation": "lanczos5"}, (5, 7, 3), RESIZE),
+    companion(
+        "Resizing",
+        {"height": 4, "width": 9, "interpolation": "gaussian"},
+        (5, 7, 3),
+        RESIZE,
+        **only(TFK, "Keras 3 resizes with bilinear, nearest, bicubic, area, lanczos3 and lanczos5 only"),
+    ),
+    companion(
+        "Resizing",
+        {"height": 8, "width": 3, "interpolation": "mitchellcubic"},
+        (5, 7, 3),
+        RESIZE,
+        **only(TFK, "Keras 3 resizes with bilinear, nearest, bicubic, area, lanczos3 and lanczos5 only"),
+    ),
     companion("UpSampling2D", {"interpolation": "bilinear", "size": (3, 2)}, (3, 4, 2), UPSAMPLE),
+    companion("UpSampling2D", {"interpolation": "bicubic", "size": (2, 3)}, (3, 4, 2), UPSAMPLE),
+    companion("UpSampling2D", {"interpolation": "lanczos3"}, (3, 4, 2), UPSAMPLE),
     companion("UpSampling2D", {"interpolation": "bilinear", "data_format": CF}, (2, 3, 4), UPSAMPLE),
     companion_graph(b.resize_then_conv, ["Resizing", "Conv2D", "UpSampling2D"], f"{RESIZE} {UPSAMPLE}"),  # size 2
     # Discretization: Bucketize's step function

@@ -132,10 +132,11 @@ REJECT_CASES = [
     ),
     refused(
         "Resizing",
-        {"interpolation": "bicubic"},
+        {"antialias": True},
         (8, 8, 2),
         "unsupported_value",
-        "neither TF.js nor the companion module resizes bicubic",
+        "neither TF.js nor the companion module resizes with antialiasing",
+        **only(K3, "tf_keras's Resizing has no antialias"),
     ),
     refused(
         "Discretization",
