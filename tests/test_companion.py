@@ -213,6 +213,16 @@ def test_a_gru_with_dropout_converts_uncompiled_with_its_reason(tmp_path):
     assert "gru (TfjsCertifyGRU)" in result.training.issues[0].reason
 
 
+def test_a_class_no_train_case_certifies_leaves_the_model_uncompiled(tmp_path):
+    path = tmp_path / "m.keras"
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Resizing(4, 4), keras.layers.Flatten()])
+    model.compile(optimizer="sgd", loss="mse")
+    model.save(path)
+    result = converter.convert(path, tmp_path / "out", companion=True)
+    assert [i.code for i in result.training.issues] == ["js_layer_for_inference"]
+    assert "TfjsCertifyResizing" in result.training.issues[0].reason
+
+
 # --- the user's own custom classes --------------------------------------------------------------------------------
 
 _SCALES: dict = {}
