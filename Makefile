@@ -24,6 +24,7 @@ $(NODE_STAMP): js_runner/package.json js_runner/package-lock.json
 	cd js_runner && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
+# One worker per core: tfjs-certify certify -j defaults to the cores this process may use.
 certify: setup
 	$(PY) -m harness certify $(ARGS)
 

@@ -23,7 +23,7 @@ from converter.reader import read_array, read_model_file
 from converter.support import SUPPORTED_LAYERS, Issue
 from converter.support_table import CONTAINERS
 from converter.training import Training
-from converter.weights import model_weights
+from converter.weights import UnnamedWeights, model_weights
 from converter.writer import (
     DEFAULT_SHARD_SIZE,
     PLAN_DTYPES,
@@ -108,12 +108,16 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
 
 def _analyse(model_file, comp: CompanionContext) -> tuple[Analysis, list, lowering.Context]:
     cleaned = topology.clean(model_file.model_config)
+    skipped: list[UnnamedWeights] = []  # a custom layer's: the other layers' weights are still named for lowering
     try:
-        weights = model_weights(model_file, cleaned, comp.custom)
-        failure: Exception | None = None
+        weights = model_weights(model_file, cleaned, skipped, comp.custom)
+        failure: Exception | None = skipped[0] if skipped else None
     except (KeyError, TypeError, ConversionError) as e:
         weights, failure = [], e
-    low = lowering.Context(model_file.keras_major, {w.name: w.shape for w in weights})
+    stored = {w.name: w for w in weights}
+    low = lowering.Context(
+        model_file.keras_major, {w.name: w.shape for w in weights}, read=lambda name: read_array(stored[name].dataset)
+    )
     tfjs_config, issues = topology.translate_model(
         model_file.model_config, keras=model_file.keras_major, low=low, comp=comp
     )
@@ -122,6 +126,8 @@ def _analyse(model_file, comp: CompanionContext) -> tuple[Analysis, list, loweri
         if isinstance(failure, ConversionError):
             raise failure
         raise ConversionError(model_file.path, f"model config and weights do not match: {failure}") from failure
+    written = lowering.written(weights, low)
+    weights = [w for w in weights if w.name not in low.folded]  # written into a lowered layer's config
     train = training.analyse(model_file, tfjs_config, weights)
     if train.carried and not low.training_exact:
         train = training.refused(model_file, "lowered_for_inference", _inexact_for_training(low))
@@ -133,23 +139,24 @@ def _analyse(model_file, comp: CompanionContext) -> tuple[Analysis, list, loweri
         model_file.keras_version,
         tfjs_config,
         issues,
-        _inventory(cleaned, weights),
+        _inventory(cleaned, written),
         train,
         list(low.applied),
         list(comp.uses),
         [i for i in issues if i.code == "needs_companion"],
         list(comp.custom_layers),
     )
-    return analysis, weights, low
+    return analysis, written, low
 
 
 def _inexact_for_training(low: lowering.Context) -> str:
     rules = sorted({a.rule for a in low.applied if not lowering.LOWERINGS[a.rule].training_exact})
     layers = [a.layer for a in low.applied if a.rule in rules]
+    why = "; ".join(dict.fromkeys(lowering.LOWERINGS[r].why_not_for_training for r in rules))
     return (
         f"the model runs in TF.js only lowered ({', '.join(rules)} on {', '.join(layers[:3])}"
-        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but trains differently "
-        "(it adds weights held at zero that training would move)"
+        f"{'...' if len(layers) > 3 else ''}), which computes the same outputs but is not certified to train as "
+        f"Keras does ({why})"
     )
 
 
@@ -235,11 +242,16 @@ def convert(
         train = analysis.training
         if require_training and not train.carried:
             raise UnsupportedModelError(path, train.issues or [_not_compiled(path)])
-        unknown = sorted(set(quantize_plan or {}) - {w.name for w in weights})
+        known = {w.name for w in weights} | {s for w in weights for s in w.sources} | low.replaced | low.folded
+        unknown = sorted(set(quantize_plan or {}) - known)
         if unknown:
             raise ConversionError(
                 path, f"the quantization plan names weights the model lacks: {', '.join(unknown[:5])}"
             )
+        try:
+            quantize_plan = _plan_for_derived(low, quantize or {}, quantize_plan)
+        except ValueError as e:
+            raise ConversionError(path, f"weight {e}") from e
         if split_weights_by_layer:
             groups: dict[str, list] = {}
             for w in weights:
@@ -267,18 +279,16 @@ def convert(
                 weight_groups = (
                     [*weight_groups[:-1], [*weight_groups[-1], *train.state]] if weight_groups else [list(train.state)]
                 )
-        weight_groups = _tfjs_safe_order(weight_groups, _bytes_written(quantize or {}, quantize_plan, low.transforms))
+        plan = None if quantize_plan is None else {low.renames.get(k, k): v for k, v in quantize_plan.items()}
+        weight_groups = _tfjs_safe_order(weight_groups, _bytes_written(quantize or {}, plan))
         with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
             try:
                 manifest, shard_files = write_weights(
                     stage,
-                    [
-                        [w if isinstance(w, tuple) else (w.name, _loader(w, low.transforms.get(w.name))) for w in g]
-                        for g in weight_groups
-                    ],
+                    [[w if isinstance(w, tuple) else (w.name, w.load) for w in g] for g in weight_groups],
                     shard_size=shard_size,
                     quantize_map=quantize or {},
-                    plan=quantize_plan,
+                    plan=plan,
                 )
             except ConversionError as e:
                 raise ConversionError(path, e.problem) from e
@@ -305,32 +315,45 @@ def convert(
     )
 
 
-def _loader(weight, transform):
-    """Reads a weight when it is written, through the lowering's transform if it has one."""
-    if transform is None:
-        return lambda: read_array(weight.dataset)
-    return lambda: np.ascontiguousarray(transform(read_array(weight.dataset)))
+def _plan_for_derived(low: lowering.Context, quantize: dict, plan: dict[str, str] | None) -> dict[str, str] | None:
+    """The quantization plan extended to the weights a lowering derived: a derived weight nothing names is
+    quantized as the stored weights it comes from are (a plan entry or a pattern naming `mha/query/kernel`
+    covers `mha__q0/kernel`...); a constant a lowering adds (a mask's positions) stays float32."""
+    extra: dict[str, str] = {}
+    for name, derived in low.derived.items():
+        if plan is not None and name in plan:
+            continue
+        if not derived.sources:
+            extra[name] = "float32"
+        elif quantization_for(name, quantize) is None:
+            dtypes = {quantization_for(s, quantize, plan) or "float32" for s in derived.sources}
+            if len(dtypes) == 1:
+                extra[name] = dtypes.pop()
+    return {**(plan or {}), **extra} if extra else plan
 
 
-def _bytes_written(quantize: dict, plan: dict | None, transforms: dict):
-    """The bytes a weight takes in its shard, as written: after its lowering transform (a dilated or
-    block-diagonal kernel grows), in its quantized dtype, else as a 4-byte float or integer."""
+def tfjs_weights(path, *, custom_classes=None) -> dict[str, np.ndarray]:
+    """Every weight of the model at `path` as the converter writes it in float32, by the name TF.js loads it
+    under (lowered weights transformed, derived ones computed): what a quantized conversion encodes."""
+    comp = _context(path, True, custom_classes)
+    with read_model_file(path) as model_file:
+        _, weights, _ = _analyse(model_file, comp)
+        return {w.name: w.load() for w in weights}
+
+
+def _bytes_written(quantize: dict, plan: dict | None):
+    """The bytes a weight takes in its shard, as written (its shape after any lowering transform): its quantized
+    dtype's, else 4."""
     sizes = {"float16": 2, "uint16": 2, "uint8": 1}
 
     def size(weight) -> int:
         if isinstance(weight, tuple):  # optimizer state: float32, never quantized
             return 0
-        stored = np.dtype(weight.dataset.dtype)
-        transform = transforms.get(weight.name)
-        shape = transform(np.zeros(weight.shape, stored)).shape if transform else weight.shape
-        elements = int(np.prod(shape))
-        if stored.kind != "f":
-            return elements * 4
         try:
             dtype = quantization_for(weight.name, quantize, plan)
         except ValueError:
             dtype = None  # two patterns claim it: the writer refuses it, with the reason
-        return elements * sizes.get(dtype or "", 4)
+        return int(np.prod(weight.shape)) * sizes.get(dtype or "", 4)
 
     return size
 
@@ -342,7 +365,7 @@ def _tfjs_safe_order(groups: list, size) -> list:
     the last have one size, that the last is no larger (io/composite_array_buffer.js findShardForByte); a
     larger last shard reads as zeros. Several groups whose last shards differ (--split_weights_by_layer)
     can break that, so groups go largest first, by the bytes each weight takes as written (`size`, quantized
-    sizes included): the last shard is then never the largest."""
+    and transformed sizes included): the last shard is then never the largest."""
     if len(groups) < 2:
         return groups
     return sorted(groups, key=lambda group: sum(size(w) for w in group), reverse=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+ZERO_WEIGHTS = "it adds weights held at zero that training would move"
+
 
 @dataclasses.dataclass(frozen=True)
 class Lowering:
@@ -19,6 +21,7 @@ class Lowering:
     replacement: str
     why_exact: str
     training_exact: bool = True
+    why_not_for_training: str = ""  # when training_exact is False: what TF.js would train differently
 
 
 LOWERINGS = {
@@ -94,12 +97,14 @@ LOWERINGS = {
         "the same layer with the kernel dilated: zeros inserted between its taps",
         "a dilated convolution is the convolution with the dilated kernel; the added products are 0 * x",
         training_exact=False,
+        why_not_for_training=ZERO_WEIGHTS,
     ),
     "grouped_conv": Lowering(
         "Conv1D/2D/3D with groups > 1 (TF.js ignores groups)",
         "the same convolution with a block-diagonal kernel",
         "each group sees only its channels; the added products are 0 * x",
         training_exact=False,
+        why_not_for_training=ZERO_WEIGHTS,
     ),
     "batch_norm_axis": Lowering(
         "BatchNormalization over an axis other than the last (TF.js cpu and wasm cycle its parameters over "
@@ -123,10 +128,162 @@ LOWERINGS = {
         "an identity Permute before it, so it gets a tensor of its own",
         "the identity transpose copies; nothing is computed",
     ),
+    "depthwise_conv": Lowering(
+        "Conv2D with one input channel per group (groups = input channels; ConvNeXt's 7x7 convolutions)",
+        "DepthwiseConv2D(depth_multiplier=filters/groups), the kernel (kh, kw, 1, F) reshaped to (kh, kw, C, F/C)",
+        "group g's filters g*m..g*m+m-1 see channel g alone, as depthwise output channel g*m+j does: the same "
+        "products and sums (a block-diagonal kernel, grouped_conv, would be C times larger)",
+        training_exact=False,
+        why_not_for_training="its kernel is written reshaped, for a DepthwiseConv2D",
+    ),
+    "normalization": Lowering(
+        "Normalization (no TF.js class): (x - mean) / max(sqrt(var), 1e-7), or with invert=True "
+        "mean + x * max(sqrt(var), 1e-7); mean and variance from its weights (adapted) or its config",
+        "Rescaling(scale=1, offset=-mean), then Rescaling(scale=1/std); invert: Rescaling(scale=std, offset=mean); "
+        "per-channel lists (nested over the kept axes) TF.js broadcasts as Keras does",
+        "x * 1 + (-mean) is Keras's x - mean bit for bit, and x * float32(1/std) is within an ulp of x / std "
+        "(std = max(sqrt(var), 1e-7) in float32, a zero-variance channel included); invert is Keras's own two "
+        "operations. A BatchNormalization(epsilon=0, moving_mean=mean, moving_variance=1, gamma=1/std) is as "
+        "close (both measured within 1.1e-7 relative of Keras on cpu, wasm and webgl), but holds weights that "
+        "TF.js's fit would normalize with batch statistics: the Rescaling form holds none",
+        training_exact=False,
+        why_not_for_training="its statistics become constants of Rescaling layers",
+    ),
+    "group_normalization": Lowering(
+        "GroupNormalization (no TF.js class)",
+        "Reshape to (spatial, groups, channels/group), LayerNormalization over all but the groups axis "
+        "(TF.js takes an axis list), Reshape back, Rescaling(scale=gamma, offset=beta) per channel; "
+        "channels_first: (groups, channels/group x spatial), normalized over the last axis",
+        "the same mean and variance per (sample, group), (x - mean) * rsqrt(var + eps), then gamma and beta: "
+        "Keras folds them into one multiply-add, which reassociates within float32 rounding. Needs the static "
+        "input shape (refused otherwise)",
+        training_exact=False,
+        why_not_for_training="its gamma and beta become constants of a Rescaling",
+    ),
+    "unit_normalization": Lowering(
+        "UnitNormalization (no TF.js class): x * rsqrt(sum(x^2)) over the last axis",
+        "LayerNormalization (no center, no scale) of Concatenate(x, -x), the first half kept (Reshape, "
+        "Cropping2D, Reshape), then Rescaling(1/sqrt(C))",
+        "concat(x, -x) has mean 0 and variance mean(x^2) = sum(x^2)/C, so LayerNormalization gives "
+        "x * rsqrt(sum(x^2)/C + eps); with eps = 1e-24/C and 1/sqrt(C) that is x * rsqrt(sum(x^2) + 1e-24). "
+        "Keras clamps instead (Keras 3: rsqrt at 1e12; tf_keras: the sum at 1e-12): the two differ only for "
+        "inputs of norm below 1e-8 (Keras 3) or 1e-6 (tf_keras). Needs the static input shape",
+        training_exact=False,
+        why_not_for_training="it is computed through Concatenate(x, -x) and a LayerNormalization, whose gradients "
+        "are not certified",
+    ),
+    "rms_normalization": Lowering(
+        "RMSNormalization (no TF.js class): x * rsqrt(mean(x^2) + eps) * scale over the last axis",
+        "LayerNormalization (no center, no scale, the same eps) of Concatenate(x, -x), the first half kept, "
+        "then Rescaling(scale) per channel",
+        "concat(x, -x) has mean 0 and variance mean(x^2): LayerNormalization computes Keras's formula with "
+        "its own epsilon, term by term. Needs the static input shape",
+        training_exact=False,
+        why_not_for_training="its scale becomes a constant of a Rescaling",
+    ),
+    "layer_scale": Lowering(
+        "ConvNeXt's LayerScale (keras.applications.convnext; TF.js has no such class): x * gamma",
+        "Rescaling(scale=gamma) per channel, gamma read from the file",
+        "the same product over the last axis",
+        training_exact=False,
+        why_not_for_training="gamma becomes a constant of a Rescaling",
+    ),
+    "custom_scale": Lowering(
+        "InceptionResNetV2's CustomScaleLayer (keras.applications.inception_resnet_v2): x + y * scale",
+        "Rescaling(scale) on y, then Add",
+        "the same product, then the same sum",
+        training_exact=False,
+        why_not_for_training="its gradients through Rescaling and Add are not certified",
+    ),
+    "augmentation": Lowering(
+        "image augmentation layers TF.js lacks (every Random* layer of Keras 3 and tf_keras, AugMix, CutMix, "
+        "Equalization, MixUp, RandAugment, Solarization)",
+        "removed; RandomCrop only when the file shows its input already has its height and width",
+        "each returns its input, cast to float, when called with training=False (checked in Keras 3.15 and "
+        "tf_keras 2.21); a call with training=True, or a model with an integer input, is refused. AutoContrast "
+        "acts at inference and stays refused; RandomWidth is never mapped to TF.js's, which resizes",
+        training_exact=False,
+        why_not_for_training="the layers are removed, where Keras augments while training",
+    ),
+    "inference_identity": Lowering(
+        "SpatialDropout2D, SpatialDropout3D, ActivityRegularization (no TF.js class)",
+        "removed",
+        "the identity at inference (dropout only drops, and the activity loss only adds to the loss, in training)",
+        training_exact=False,
+        why_not_for_training="the layers are removed, where Keras drops out or adds the activity loss while training",
+    ),
+    "tf_op_lambda": Lowering(
+        "tf_keras TFOpLambda layers (a TensorFlow function on a Keras tensor: MobileNetV3's `x + 3.0`, RegNet's "
+        "`tf.math.multiply(x, y)` and `tf.nn.silu`); its node holds the constants, as data",
+        "add/subtract/multiply/divide by a constant (a number, or one per channel): Rescaling; of two tensors: "
+        "Add, Multiply, Rescaling(-1) + Add; relu, relu6, sigmoid, tanh, silu, gelu, softmax, elu, selu, "
+        "softplus, softsign: Activation; reshape: Reshape; transpose keeping the batch: Permute; concat: "
+        "Concatenate. Any other function is refused by name",
+        "the same operations; x / c becomes x * float32(1/c), within an ulp. A per-channel constant needs the "
+        "input's last dimension (a constant that would broadcast the input to another shape is refused)",
+        training_exact=False,
+        why_not_for_training="constants are written into layer configs; its gradients are not certified",
+    ),
+    "tf_op_slice": Lowering(
+        "tf_keras SlicingOpLambda `x[:, a:b]` (rank 3) and `x[:, a:b, c:d]` (rank 4): contiguous slices of the "
+        "axes between the batch and the last",
+        "Cropping2D (rank 4), or the sequence_2d chain around Cropping2D (rank 3)",
+        "the same elements, moved without arithmetic; bounds counted from the end need the static shape",
+        training_exact=False,
+        why_not_for_training="its gradients through Cropping2D are not certified",
+    ),
     "scalar_op": Lowering(
         "Keras 3 tensor arithmetic with a constant (x + c, x - c, x * c, x / c; as in MobileNetV3's hard_sigmoid)",
         "Rescaling(scale, offset)",
         "x * 1 + c and x * c + 0 are exactly x + c and x * c; x / c becomes x * (1/c), as Keras's graph computes",
+    ),
+    "multi_head_attention": Lowering(
+        "MultiHeadAttention on rank-3 inputs, without masks or returned scores (TF.js 4.22 registers no such "
+        "class): self- and cross-attention, a separate key, use_bias, output_shape, dropout (identity at "
+        "inference), use_causal_mask with static lengths",
+        "per head: Dense projections with the head's slice of the query, key and value kernels, Dot(axes=[2, 2]) "
+        "for the scores, Rescaling(1/sqrt(key_dim)), Softmax, Dot(axes=[2, 1]) with the values; Concatenate "
+        "over heads, then a Dense with the output kernel reshaped from [heads, value_dim, E] to "
+        "[heads*value_dim, E]; a causal mask as a constant bias added to the scores",
+        "the same products and sums as Keras's einsums, head by head; the scale is applied where Keras applies "
+        "it (tf_keras, and Keras 3 with dropout: the query; Keras 3 otherwise: the scores); a masked score gets "
+        "Keras's large negative (-1e9, or Keras 3's -0.7 * float32 max), whose exp the softmax makes exactly 0 "
+        "as Keras's does",
+        training_exact=False,
+        why_not_for_training="its kernels are split per head and its causal mask is built from constant "
+        "weights, which TF.js would train",
+    ),
+    "attention": Lowering(
+        "Attention (Luong) without masks or returned scores, score_mode dot or concat, use_scale; "
+        "use_causal_mask with static lengths (TF.js 4.22 has no such class)",
+        "dot: Dot(axes=[2, 2]), Rescaling(scale); concat: Reshape query and key to [T, 1, D] and [1, S, D], Add "
+        "(broadcast), Rescaling(scale), tanh, a Dense(1) of ones, Reshape to [T, S], Rescaling(concat weight); "
+        "then Softmax and Dot(axes=[2, 1]) with the values",
+        "Keras's formula term by term; its scalar weights become the Rescaling's constants; a causal mask is "
+        "Keras's -1e9 added to the masked scores",
+        training_exact=False,
+        why_not_for_training="its scalar weights become constants of the config, which TF.js does not train",
+    ),
+    "additive_attention": Lowering(
+        "AdditiveAttention (Bahdanau) without masks or returned scores; use_causal_mask with static lengths "
+        "(TF.js 4.22 has no such class)",
+        "Reshape query and key to [T, 1, D] and [1, S, D], Add (broadcast), tanh, a Dense(1) whose kernel is the "
+        "scale vector (ones without use_scale), Reshape to [T, S], Softmax, Dot(axes=[2, 1]) with the values",
+        "sum(scale * tanh(q + k)) is the Dense's dot product of tanh(q + k) with the scale vector",
+        training_exact=False,
+        why_not_for_training="the layer's weight becomes a Dense kernel, and without use_scale a constant one "
+        "TF.js would train",
+    ),
+    "einsum_dense": Lowering(
+        "EinsumDense whose equation contracts only the input's last axis with one kernel axis ('ab,bc->ac', "
+        "'abc,cd->abd', '...b,bc->...c', 'abc,cde->abde'), bias over kernel axes only (TF.js 4.22 has no such "
+        "class)",
+        "Dense with the kernel transposed and reshaped to [input dim, product of the other kernel axes] (bias "
+        "broadcast and flattened alike), then Reshape and Permute to the equation's output axes",
+        "the same products summed over the same axis; reshaping and permuting move values without arithmetic",
+        training_exact=False,
+        why_not_for_training="a bias over some output axes is written broadcast, as separate weights TF.js "
+        "would train apart",
     ),
     "tensor_op": Lowering(
         "Keras 3 arithmetic of two tensors (x + y, x - y, x * y), and keras.ops.relu6",

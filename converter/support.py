@@ -79,6 +79,12 @@ def adapt_layer(class_name, config, *, keras):
     tfjs_class = table.CLASS_RENAMES.get(class_name, class_name)
     if tfjs_class in table.CONTAINERS:
         return tfjs_class, config, []
+    if tfjs_class in table.TF_OP_LAYERS:
+        reason = (
+            f"{class_name} calls tf.{config.get('function')}, which TF.js cannot run; the converter lowers only "
+            "the TensorFlow functions of converter/lowering/ops.py, in the forms it lists"
+        )
+        return tfjs_class, config, [issue(None, None, "needs_python_code", reason)]
     if tfjs_class in table.PYTHON_LAYERS or ">" in tfjs_class:
         return (
             tfjs_class,

@@ -397,6 +397,10 @@ CLASS_RENAMES = {
 # Containers TF.js registers (models.js, engine/training.js); the translator owns them.
 CONTAINERS = frozenset({"Sequential", "Model", "Functional"})
 
+# tf_keras layers applying a TensorFlow function to a tensor (its name in the config, its constants in the
+# node): converter/lowering/ops.py lowers the functions it lists; the rest are refused, naming the function.
+TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
+
 # Layers that run Python code TF.js cannot see.
 PYTHON_LAYERS = frozenset(
     {
@@ -411,8 +415,10 @@ PYTHON_LAYERS = frozenset(
 )
 
 # Standard Keras layers TF.js 4.22 lacks. RandomHeight and layers/nlp/* exist in the source tree but are not
-# registered in the 4.22 bundle (tf-layers.js). Several reach support only when no lowering applied:
-# converter/lowering_table.py rewrites Subtract, Identity, the 1D layers and 3D global pooling first.
+# registered in the 4.22 bundle (tf-layers.js). Many reach support only when no lowering applied:
+# converter/lowering_table.py rewrites Subtract, Identity, the 1D layers, 3D global pooling, Normalization,
+# Group-, Unit- and RMSNormalization, and removes augmentation and spatial dropout layers first; these
+# classes stay listed for the forms it refuses (its not_lowerable issue then says why).
 MISSING_LAYERS = frozenset(
     {
         "Subtract",

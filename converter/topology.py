@@ -12,6 +12,7 @@ import copy
 import dataclasses
 
 from converter import companion, lowering, masks
+from converter.lowering.applications import MODULES as APPLICATION_LAYERS
 from converter.support import Issue, adapt_layer
 
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -38,6 +39,9 @@ TRAINING_SENSITIVE = (
     "RNN",
     "Bidirectional",
     "TimeDistributed",
+    "MultiHeadAttention",  # dropout on the attention weights
+    "Attention",
+    "AdditiveAttention",
     "Functional",
     "Sequential",
     "Model",
@@ -80,6 +84,10 @@ def clean(obj):
             return obj["config"].get("name", "float32")
         if cls == "function" and isinstance(obj["config"], str):
             return obj["config"]
+        module = obj.get("module")
+        if cls in APPLICATION_LAYERS and module is not None and module not in APPLICATION_LAYERS[cls]:
+            # a class named like one of keras.applications' own layers, defined elsewhere: a custom layer
+            return {**{k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}, "class_name": f"{module}>{cls}"}
         if (
             obj.get("registered_name")
             and obj.get("registered_name") not in (cls, "function")
@@ -102,9 +110,17 @@ def translate_model(
     on every container (what it applied, and the weight transforms it needs, are left in `low`)."""
     issues: list[Issue] = []
     config = clean(_mark_ops(copy.deepcopy(model_config), keras))
-    _drop_zero_output_for_mask(config, masks=_makes_masks(config))
+    has_masks = _makes_masks(config)
+    _drop_zero_output_for_mask(config, masks=has_masks)
+    if low is not None and has_masks:
+        # a nested model's inputs carry the masks of the tensors it is called on; the model's own never do
+        low.nested_inputs_masked = True
+        low.top_inputs = {str(ref[0]) for ref in _flat_triples((config.get("config") or {}).get("input_layers"))}
     out = _container(config, keras, issues, low, comp)
     if low is not None:
+        # A class TF.js lacks that the lowering stage refused: its reason (the form not lowered) says more.
+        refused = {(i.layer, i.class_name) for i in low.issues}
+        issues = [i for i in issues if not (i.code == "unknown_layer" and (i.layer, i.class_name) in refused)]
         issues.extend(low.issues)
     issues.extend(masks.refusals(out))
     return out, issues
@@ -273,7 +289,7 @@ def _flat_triples(value):
 
 
 def _functional(cfg: dict, keras: int, issues: list, low=None, comp=None) -> dict:
-    entries = cfg.get("layers") or []
+    entries: list = [_attention_inputs(e) for e in cfg.get("layers") or []]
     if low is not None and keras == 3:
         entries = [_lower_op(e, low) for e in entries]
         for e in entries:
@@ -311,6 +327,36 @@ def _functional(cfg: dict, keras: int, issues: list, low=None, comp=None) -> dic
         "input_layers": _flat_triples(cfg.get("input_layers")),
         "output_layers": outputs,
     }
+
+
+def _attention_inputs(entry: dict) -> dict:
+    """MultiHeadAttention is called as `mha(query, value, key=None, attention_mask=None, ...)`: Keras 3 writes
+    the tensors as arguments, tf_keras as `value` and `key` keyword arguments of the query's node. Both become
+    one input list [query, value(, key)], as Attention takes its inputs, so every reference to an input is a
+    node's input (lowering redirects those); a tensor `attention_mask` is kept as `True`, for the lowering to
+    refuse by name."""
+    if entry.get("class_name") != "MultiHeadAttention":
+        return entry
+    nodes: list = []
+    for node in entry.get("inbound_nodes") or []:
+        if isinstance(node, dict):  # Keras 3: {"args": [query, value(, key)], "kwargs": {...}}
+            kwargs = dict(node.get("kwargs") or {})
+            tensors = list(node.get("args") or [])
+            for key in ("query", "value", "key")[len(tensors) :]:
+                if _is_tensor(kwargs.get(key)):
+                    tensors.append(kwargs.pop(key))
+            if _is_tensor(kwargs.get("attention_mask")):
+                kwargs["attention_mask"] = True
+            nodes.append({"args": [tensors], "kwargs": kwargs})
+        elif node and isinstance(node[0], list) and len(node[0]) == 4 and isinstance(node[0][3], dict):
+            first, kwargs = node[0][:3], dict(node[0][3])  # tf_keras: [[query..., {"value": [...], ...}]]
+            refs = [first] + [kwargs.pop(k)[:3] for k in ("value", "key") if isinstance(kwargs.get(k), list)]
+            if isinstance(kwargs.get("attention_mask"), list):
+                kwargs["attention_mask"] = True
+            nodes.append([[*ref, dict(kwargs)] for ref in refs])
+        else:
+            nodes.append(node)
+    return {**entry, "inbound_nodes": nodes}
 
 
 def _tensor_shapes(obj) -> list:

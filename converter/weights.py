@@ -22,8 +22,10 @@ import h5py
 from converter.errors import ConversionError
 
 # Weights each layer class creates, in creation order, with the config flag that must be true for it
-# to exist. The single place to add a layer with weights.
-WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
+# to exist (`!key`: the key must be unset; a (key, value) pair: the config must hold it). The single place to
+# add a layer with weights.
+Flag = str | tuple[str, str] | None
+WEIGHT_NAMES: dict[str, tuple[tuple[str, Flag], ...]] = {
     "Dense": (("kernel", None), ("bias", "use_bias")),
     "Conv1D": (("kernel", None), ("bias", "use_bias")),
     "Conv2D": (("kernel", None), ("bias", "use_bias")),
@@ -36,12 +38,30 @@ WEIGHT_NAMES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "DepthwiseConv2D": (("depthwise_kernel", None), ("bias", "use_bias")),
     "BatchNormalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None), ("moving_variance", None)),
     "LayerNormalization": (("gamma", "scale"), ("beta", "center")),
+    "GroupNormalization": (("gamma", "scale"), ("beta", "center")),
+    "RMSNormalization": (("scale", None),),
+    "Normalization": (("mean", "!mean"), ("variance", "!mean"), ("count", "!mean")),  # adapted: no mean in config
+    "LayerScale": (("gamma", None),),  # keras.applications.convnext
     "Embedding": (("embeddings", None),),
     "PReLU": (("alpha", None),),
     "SimpleRNNCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
     "GRUCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
     "LSTMCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
     "ConvLSTM2DCell": (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias")),
+    "EinsumDense": (("kernel", None), ("bias", "bias_axes")),
+    "Attention": (("scale", "use_scale"), ("concat_score_weight", ("score_mode", "concat"))),
+    "AdditiveAttention": (("scale", "use_scale"),),
+}
+# Layers that keep their weights in sublayers: (object-path group, name in `.h5` files, config flag), in
+# creation order. MultiHeadAttention's projections are EinsumDense layers: `mha/query/kernel`, ...
+SUBLAYERS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "MultiHeadAttention": (
+        ("query_dense", "query", None),
+        ("key_dense", "key", None),
+        ("gate_dense", "gate", "use_gate"),
+        ("value_dense", "value", None),
+        ("output_dense", "attention_output", None),
+    ),
 }
 # Recurrent layers keep their weights in a cell; the cell's name is the one tf_keras gives it.
 RNN_CELLS = {
@@ -74,18 +94,41 @@ def snake_case(name: str) -> str:
 
 
 def layer_weight_names(class_name: str, config: dict) -> list[str]:
-    return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if flag is None or config.get(flag, True)]
+    return [w for w, flag in WEIGHT_NAMES.get(class_name, ()) if _present(config, flag)]
 
 
-def model_weights(model_file, model_config: dict, custom: Custom | None = None) -> list[Weight]:
+def sublayers(class_name: str, config: dict) -> list[tuple[str, str]]:
+    """(object-path group, name) of each weight-holding sublayer of a layer, in creation order."""
+    return [(group, name) for group, name, flag in SUBLAYERS.get(class_name, ()) if _present(config, flag)]
+
+
+def _present(config: dict, flag: Flag) -> bool:
+    if flag is None:
+        return True
+    if isinstance(flag, tuple):
+        return config.get(flag[0]) == flag[1]
+    if flag.startswith("!"):
+        return config.get(flag[1:]) is None
+    return bool(config.get(flag, True))
+
+
+class UnnamedWeights(ConversionError):
+    """A layer holds weights the converter cannot name (a custom layer, in a `.keras` file)."""
+
+
+def model_weights(
+    model_file, model_config: dict, skipped: list[UnnamedWeights] | None = None, custom: Custom | None = None
+) -> list[Weight]:
     """Every weight of the model in manifest order, named for TF.js. `model_config` is the file's
-    config with envelopes cleaned (see `topology.clean`), before translation. `custom`: the user's custom
-    classes ported to JavaScript, with the names of their weights (see `custom_weights`)."""
+    config with envelopes cleaned (see `topology.clean`), before translation. A top-level layer whose weights
+    cannot be named raises `UnnamedWeights`; with `skipped`, it is left out and the error appended there, so
+    that every other layer's weights are still named (the caller refuses that layer anyway). `custom`: the user's
+    custom classes ported to JavaScript, with the names of their weights (see `custom_weights`)."""
     custom = custom or {}
     if model_file.layout == "h5_layers":
         weights = _h5_weights(model_file, model_config, custom)
     else:
-        weights = _object_weights(model_file, model_config, custom)
+        weights = _object_weights(model_file, model_config, skipped, custom)
     check_shapes(model_file.path, weights, model_config)
     return weights
 
@@ -225,6 +268,8 @@ def _h5_weights(model_file, model_config, custom: Custom) -> list[Weight]:
                 raise ConversionError(model_file.path, f"weight {raw!r} of layer {layer_name!r} is missing")
             name = raw[:-2] if raw.endswith(":0") else raw
             parts = name.split("/")
+            if len(parts) == 1:  # created outside the layer's name scope (a Normalization adapted before its call)
+                parts = [layer_name, *parts]
             while len(parts) > 2 and parts[0] in prefixes:
                 parts = parts[1:]
             if model_file.keras_major == 3 and layer_name in parts[1:-1]:
@@ -267,13 +312,21 @@ def _vars(group: h5py.Group | None, path, expected: int, what: str) -> list[h5py
     return datasets
 
 
-def _object_weights(model_file, model_config, custom: Custom) -> list[Weight]:
+def _object_weights(
+    model_file, model_config, skipped: list[UnnamedWeights] | None = None, custom: Custom | None = None
+) -> list[Weight]:
     out: list[Weight] = []
     entries = (model_config.get("config") or {}).get("layers") or []
     sequential = model_config.get("class_name") == "Sequential"
     for entry, sub in _layer_groups(entries, model_file.weights, skip_input=sequential):
         start = len(out)
-        _walk_layer(entry, sub, model_file.path, out, custom=custom)
+        try:
+            _walk_layer(entry, sub, model_file.path, out, custom=custom)
+        except UnnamedWeights as e:
+            if skipped is None:
+                raise
+            del out[start:]
+            skipped.append(e)
         for w in out[start:]:
             w.layer = (entry.get("config") or {}).get("name", "")
     return out
@@ -352,6 +405,11 @@ def _walk_layer(entry: dict, group, path, out: list, name: str | None = None, cu
                 _add(out, path, f"{name}/RNNCell_{i}", c["class_name"], c["config"], csub)
         else:
             _add(out, path, f"{name}/{cell['config']['name']}", cell["class_name"], cell["config"], sub)
+    elif cls in SUBLAYERS:
+        projection = {"bias_axes": "bias" if cfg.get("use_bias", True) else None}
+        for key, sub_name in sublayers(cls, cfg):
+            sub = group[key] if group is not None and key in group else None
+            _add(out, path, f"{name}/{sub_name}", "EinsumDense", projection, sub)
     else:
         _add(out, path, name, cls, cfg, group)
 
@@ -360,7 +418,7 @@ def _add(out: list, path, prefix, cls, cfg: dict, group):
     names = layer_weight_names(cls, cfg)
     has_vars = group is not None and "vars" in group and len(group["vars"]) > 0
     if cls not in WEIGHT_NAMES and has_vars:
-        raise ConversionError(path, f"layer {prefix!r} ({cls}) has weights the converter cannot name")
+        raise UnnamedWeights(path, f"layer {prefix!r} ({cls}) has weights the converter cannot name")
     if not names:
         return
     for weight, dataset in zip(names, _vars(group, path, len(names), f"layer {prefix!r} ({cls})")):
@@ -396,6 +454,9 @@ def _owners(entry: dict, name: str | None = None):
         else:
             cell_cfg = cell.get("config") or {}
             yield f"{name}/{cell_cfg.get('name')}", cell.get("class_name"), cell_cfg
+    elif cls in SUBLAYERS:
+        for _, sub_name in sublayers(cls, cfg):
+            yield f"{name}/{sub_name}", f"{cls}/{sub_name}", cfg
     else:
         yield name, cls, cfg
 
@@ -413,6 +474,15 @@ def _expected_shape(cls: str, cfg: dict, weight: str, ndim: int):
         return tuple(v if isinstance(v, int) else None for v in k)
 
     gates = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+    if cls.startswith("MultiHeadAttention/"):
+        heads, key_dim = size("num_heads"), size("key_dim")
+        value_dim = size("value_dim") or key_dim
+        per_head = {"query": key_dim, "key": key_dim, "gate": value_dim, "value": value_dim}.get(cls.split("/")[1])
+        if per_head is not None:
+            return {"kernel": (None, heads, per_head), "bias": (heads, per_head)}.get(weight)
+        return {"kernel": (heads, value_dim) + (None,) * (ndim - 2), "bias": (None,) * ndim}.get(weight)
+    if cls == "Attention":
+        return {"scale": (), "concat_score_weight": ()}.get(weight)
     if cls == "Dense":
         return {"kernel": (None, size("units")), "bias": (size("units"),)}.get(weight)
     if cls in ("Conv1D", "Conv2D", "Conv3D"):

@@ -1,12 +1,14 @@
 """The `tfjs-certify` command (also `python -m harness`).
 
+    tfjs-certify setup
     tfjs-certify certify [MODEL_FILE|DIR ...] [--backend cpu,wasm] [-k EXPR] [--shard I/N] [--out DIR] ...
     tfjs-certify merge SHARD.json ... -o OUT.json [--baseline FILE]
     tfjs-certify plan MODEL_FILE OUT_DIR --max-error E [--inputs FILE] [--backend ...]
     tfjs-certify compare BASELINE NEW [--update-baseline]
 
 Exit codes: 0 fine, 1 certification failed or a regression was found, 2 bad input (one line naming
-the file and the problem), 3 an internal error. Tracebacks only with --verbose.
+the file and the problem) or a missing prerequisite (one line naming it and the command that fixes it),
+3 an internal error. Tracebacks only with --verbose.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def _backends(values) -> list[str]:
     if not out:
         raise UsageError("--backend: no backend given")
     return out
+
+
+def cores() -> int:
+    """The CPUs this process may run on (`-j`'s default)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _positive_int(text) -> int:
@@ -140,8 +150,35 @@ def cmd_certify(args) -> int:
         baseline=Path(args.baseline) if args.baseline else None,
         update_baseline=args.update_baseline,
         shard=shard,
+        progress_interval_s=args.progress_interval,
         code=code,
     )
+
+
+def cmd_setup(args) -> int:
+    """Install what certifying needs outside Python, once: TF.js (npm ci, into the user cache) and a Chromium;
+    then start Chromium with TF.js on every backend."""
+    from js_runner import browser, install
+
+    try:
+        where = install.find()
+        print(f"TF.js {install.version()}: {where}")
+    except install.Missing:
+        where = install.install()
+        print(f"TF.js {install.version()}: installed in {where}")
+    print(f"Chromium: {browser.ensure()}")
+    if args.no_check:
+        return EXIT_OK
+    from harness.pipeline.run import TIMEOUT_S
+    from js_runner import BrowserSession
+
+    with BrowserSession(backends=tuple(BACKENDS), timeout_s=TIMEOUT_S) as session:
+        print(f"Chromium {session.browser_version} runs TF.js on:")
+        for name, info in session.backends.items():
+            print(
+                f"  {name}: " + (f"ok (TF.js {info.tfjs_version})" if info.available else f"UNAVAILABLE: {info.reason}")
+            )
+        return EXIT_OK if all(info.available for info in session.backends.values()) else EXIT_FAILED
 
 
 def _user_code(args, models):
@@ -245,12 +282,32 @@ def _print_diff(gate, diff) -> None:
         print(f"no changes in the {diff.compared} records both reports share")
 
 
+def _tfjs_version() -> str:
+    from js_runner import install
+
+    return install.version()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfjs-certify",
         description="Convert Keras models to TF.js Layers and certify them in headless Chromium.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{certify,merge,plan,compare}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{setup,certify,merge,plan,compare}")
+
+    s = sub.add_parser(
+        "setup",
+        help="install TF.js and find (or install) Chromium, once; then check every backend starts",
+        description=f"Install TF.js {_tfjs_version()} with `npm ci` (pinned, every package checked against "
+        "package-lock.json's hashes) into $TFJS_CERTIFY_TFJS_DIR, else the user cache "
+        "($XDG_CACHE_HOME/tfjs-certify, ~/.cache by default), unless a clone's js_runner/node_modules already "
+        "holds it; find a Chromium ($CHROMIUM_PATH, Playwright's, /usr/bin/chromium, chromium-browser, google-chrome; "
+        "as root on Debian it installs the chromium package); then start it with TF.js on cpu, wasm and webgl. "
+        "Exit 1 when a backend does not start.",
+    )
+    s.add_argument("--no-check", action="store_true", help="install only; do not start the browser")
+    s.add_argument("--verbose", action="store_true", help="tracebacks on errors")
+    s.set_defaults(func=cmd_setup)
 
     c = sub.add_parser(
         "certify",
@@ -284,7 +341,21 @@ def build_parser() -> argparse.ArgumentParser:
         "files (by size), split the same way on every machine; join the reports with tfjs-certify merge",
     )
     c.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default: reports/)")
-    c.add_argument("-j", "--workers", type=_positive_int, default=1, metavar="N", help="parallel workers (default: 1)")
+    c.add_argument(
+        "-j",
+        "--workers",
+        type=_positive_int,
+        default=cores(),
+        metavar="N",
+        help=f"parallel worker processes for the reference suite, one browser each (default: one per core, {cores()})",
+    )
+    c.add_argument(
+        "--progress-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="when output is no terminal (CI, a log), print how far the run is every S seconds (default: 30)",
+    )
     c.add_argument(
         "--inputs",
         metavar="FILE",
@@ -397,8 +468,9 @@ def main(argv=None) -> int:
         if args.verbose:
             raise
         from harness.results.compat import ReportError
+        from js_runner.install import Missing
 
-        if isinstance(e, (UsageError, ReportError)):
+        if isinstance(e, (UsageError, ReportError, Missing)):
             print(f"tfjs-certify {args.command}: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(

@@ -6,12 +6,21 @@ convolution, so the same suite would pass on one machine and crash on another. T
 `TF_ENABLE_ONEDNN_OPTS=1` itself, before TensorFlow is imported, in the main process and in every
 worker (pytest-xdist workers and `certify -j` workers import the harness first, and inherit the
 variable); the caller's own value is kept for the report, not obeyed.
+
+TensorFlow's C++ start-up lines ("oneDNN custom operations are on", "Could not find cuda drivers"), once per
+process, tell a user nothing to act on. Since TensorFlow 2.19 they are written by absl before its logging is
+set up, and `TF_CPP_MIN_LOG_LEVEL` no longer hides them (tensorflow/tensorflow#100442), so `quiet_start`
+imports TensorFlow with its stderr filtered: the start-up lines below `TF_CPP_MIN_LOG_LEVEL` (which the
+harness sets to 3 unless the caller chose a level) are dropped, everything else is written through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+import tempfile
 
 VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 POLICY = "1"
@@ -30,6 +39,52 @@ def apply() -> None:
         _late = "tensorflow" in sys.modules  # too late for this process: TensorFlow read it already
         os.environ[VARIABLE] = POLICY
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# absl's pre-initialisation banner, and its own line format: severity letter, MMDD, time, thread, file:line].
+_ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.-]+:\d+\] ")
+_SEVERITY = "IWEF"
+
+
+def _min_level() -> int:
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def startup_noise(line: str) -> bool:
+    """Whether a line TensorFlow's C++ side wrote while being imported is below `TF_CPP_MIN_LOG_LEVEL`."""
+    if line.strip() == _ABSL_BANNER:
+        return _min_level() > 0
+    m = _ABSL_LINE.match(line)
+    return m is not None and _SEVERITY.index(m.group(1)) < _min_level()
+
+
+@contextlib.contextmanager
+def quiet_start():
+    """Import TensorFlow (or Keras, which imports it) inside this block: its C++ start-up lines below
+    `TF_CPP_MIN_LOG_LEVEL` are dropped from stderr, the rest written through. A no-op once TensorFlow is in."""
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(keepends=True) if not startup_noise(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def requested() -> str | None:

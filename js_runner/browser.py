@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 
+from js_runner.install import Missing
+
 # Flags for every launch. Playwright adds `--headless` itself. `--enable-unsafe-webgpu` exposes WebGPU in
 # headless Chromium on Linux (SwiftShader's fallback adapter here); without it requestAdapter() returns null.
 CHROMIUM_FLAGS = [
@@ -22,8 +24,8 @@ CHROMIUM_FLAGS = [
 ]
 
 HOW_TO_GET_ONE = (
-    "no Chromium found: run `python -m playwright install chromium`, "
-    "or set CHROMIUM_PATH to a Chromium/Chrome executable"
+    "no Chromium found: run `tfjs-certify setup` (as root on Debian it installs the chromium package), "
+    "or `python -m playwright install chromium`, or set CHROMIUM_PATH to a Chromium/Chrome executable"
 )
 
 
@@ -46,7 +48,7 @@ def _playwright_chromium():
 
 
 def find_chromium():
-    """The path of a usable Chromium; raises FileNotFoundError when there is none.
+    """The path of a usable Chromium; raises `Missing` (a FileNotFoundError) when there is none.
 
     Order: $CHROMIUM_PATH, Playwright's own Chromium, /usr/bin/chromium,
     then `chromium-browser` or `google-chrome` on PATH.
@@ -55,7 +57,7 @@ def find_chromium():
     if env_path:
         if _is_executable(env_path):
             return env_path
-        raise FileNotFoundError(f"CHROMIUM_PATH={env_path} is not an executable file")
+        raise Missing(f"CHROMIUM_PATH={env_path} is not an executable file: point it at Chromium, or unset it")
     path = _playwright_chromium()
     if path:
         return path
@@ -65,7 +67,7 @@ def find_chromium():
         path = shutil.which(name)
         if path:
             return path
-    raise FileNotFoundError(HOW_TO_GET_ONE)
+    raise Missing(HOW_TO_GET_ONE)
 
 
 def _can_apt_install():
@@ -96,33 +98,27 @@ def apt_get(cmd: list[str], env: dict, *, wait_s: float = LOCK_WAIT_S, pause_s: 
 
 
 def ensure():
-    """Return a Chromium path, installing Debian's package when possible; exit otherwise."""
+    """Return a Chromium path, installing Debian's package when possible; raises `Missing` otherwise."""
     try:
         return find_chromium()
-    except FileNotFoundError as e:
+    except Missing:
         if os.environ.get("CHROMIUM_PATH") or not _can_apt_install():
-            sys.exit(str(e))
+            raise
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
         if apt_get(cmd, env) != 0:
-            sys.exit(f"`{' '.join(cmd)}` failed; {HOW_TO_GET_ONE}")
-    try:
-        return find_chromium()
-    except FileNotFoundError as e:
-        sys.exit(str(e))
+            raise Missing(f"`{' '.join(cmd)}` failed; {HOW_TO_GET_ONE}")
+    return find_chromium()
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["ensure"]:
-        print(ensure())
-    elif argv == ["find"]:
-        try:
-            print(find_chromium())
-        except FileNotFoundError as e:
-            sys.exit(str(e))
-    else:
+    if argv not in (["ensure"], ["find"]):
         sys.exit("usage: python -m js_runner.browser {ensure|find}")
+    try:
+        print(ensure() if argv == ["ensure"] else find_chromium())
+    except Missing as e:
+        sys.exit(str(e))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """A local static HTTP server for the runner page, TF.js and model artifacts.
 
 It listens on 127.0.0.1 on a free port, in a background thread, and serves
-only files inside its roots: the runner page, `js_runner/node_modules`, and
-the model directories the caller registers. Every other path, including
+only files inside its roots: the runner page, the node_modules holding TF.js
+(`js_runner.install.find`: a clone's `js_runner/node_modules` or the user cache
+`tfjs-certify setup` fills), and the model directories the caller registers. Every other path, including
 `..`, encoded dot segments, absolute paths and symlinks that lead out of a
 root, is refused. Responses carry COOP/COEP headers so the page is
 cross-origin isolated (threaded wasm needs SharedArrayBuffer).
@@ -15,9 +16,10 @@ import sys
 import threading
 import urllib.parse
 
+from js_runner import install
+
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 PAGE_DIR = os.path.join(PACKAGE_DIR, "page")
-NODE_MODULES_DIR = os.path.join(PACKAGE_DIR, "node_modules")
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -159,14 +161,18 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class StaticServer:
-    """A background static server; `register(dir)` returns the URL prefix of `dir`."""
+    """A background static server; `register(dir)` returns the URL prefix of `dir`.
+
+    Raises `install.Missing` (one line: what to run) when TF.js is not installed, before the page could fail
+    on an undefined `tf`."""
 
     def __init__(self):
+        node_modules = install.find()
         self._httpd = _Server()
         self._count = 0
         self._by_dir = {}
         self._mount("page", PAGE_DIR)
-        self._mount("node_modules", NODE_MODULES_DIR)
+        self._mount("node_modules", node_modules)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="js_runner-server", daemon=True)
         self._thread.start()
 

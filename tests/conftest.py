@@ -1,30 +1,26 @@
-"""pytest plugin: one browser per session, every certification record collected, then reports and the gate.
+"""The reference suite on the `tfjs_certify` pytest plugin (harness/pytest_plugin.py).
 
-Certification tests attach their compat.json records to their own test report (`tfjs_records`), which
-pytest-xdist ships to the controller as each test ends: a worker that crashes loses nothing it already
-certified. The controller knows what was selected (its own collection, or the workers' under xdist); a
-selected record that never arrives becomes a `missing` record, not ok, which the report counts and the
-regression gate against reports/baseline.json fails on.
+The plugin does the work every project's run needs: one browser per session, each test's records carried
+with its report to the controller (under pytest-xdist too), compat.json/md/html and the regression gate at the
+end. What is specific to the reference suite lives here: its option names (`--backend`, `--baseline`,
+`--reports`, `--update-baseline` are the plugin's `--tfjs-*` options under the names this repository has
+always used), `--shard` and `--timings`, the order tests run in, and which records a selection of
+tests/test_certify.py stands for, so that a selected record that never arrives becomes `missing`.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
-import time
-from pathlib import Path
-
 import pytest
 
 import harness  # noqa: F401  (sets up TensorFlow, harness.tf_policy, before any test imports it)
+from harness import pytest_plugin as plugin
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORTS = ROOT / "reports"
-BACKENDS = ("cpu", "wasm", "webgl")
-RECORDS = pytest.StashKey[list]()
-SHARD = pytest.StashKey[dict]()
-_run: dict = {"records": [], "envs": [], "selected": None, "config": None, "shard": None}
-_started = time.time()
+
+def pytest_addhooks(pluginmanager):
+    """Installed, the package registers the plugin itself (entry point `tfjs_certify`); run from a checkout on
+    PYTHONPATH alone, register it here."""
+    if not pluginmanager.has_plugin("tfjs_certify") and not pluginmanager.is_blocked("tfjs_certify"):
+        pluginmanager.register(plugin, "tfjs_certify")
 
 
 def pytest_addoption(parser):
@@ -32,16 +28,31 @@ def pytest_addoption(parser):
     group.addoption(
         "--backend",
         action="append",
+        dest="tfjs_backend",
         default=None,
         metavar="NAME[,NAME]",
-        help="certify on these TF.js backends only (default: cpu,wasm,webgl)",
+        help="certify on these TF.js backends only (default: cpu,wasm,webgl); the plugin's --tfjs-backend",
     )
     group.addoption(
         "--baseline",
-        default=str(REPORTS / "baseline.json"),
-        help="the baseline the run is compared with (default: reports/baseline.json)",
+        dest="tfjs_baseline",
+        default=None,
+        metavar="FILE",
+        help="the baseline the run is compared with (default: reports/baseline.json); the plugin's --tfjs-baseline",
     )
-    group.addoption("--reports", default=str(REPORTS), help="where compat.json/md/html (and artifacts/) go")
+    group.addoption(
+        "--reports",
+        dest="tfjs_reports",
+        default=None,
+        metavar="DIR",
+        help="where compat.json/md/html (and artifacts/) go (default: reports/); the plugin's --tfjs-reports",
+    )
+    group.addoption(
+        "--update-baseline",
+        dest="tfjs_update_baseline",
+        action="store_true",
+        help="after a full run, rewrite the baseline from its results instead of gating on it",
+    )
     group.addoption(
         "--shard",
         default=None,
@@ -55,28 +66,6 @@ def pytest_addoption(parser):
         action="store_true",
         help="also time 5 predictions per app record (the report's predict median; `tfjs-certify certify` always does)",
     )
-    group.addoption(
-        "--update-baseline",
-        action="store_true",
-        help="after a full run, rewrite the baseline from its results instead of gating on it",
-    )
-
-
-def pytest_configure(config):
-    _run["config"] = config
-
-
-def _is_worker(config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-def selected_backends(config) -> list[str]:
-    values = config.getoption("--backend") or []
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()] or list(BACKENDS)
-    unknown = [n for n in names if n not in BACKENDS]
-    if unknown:
-        raise pytest.UsageError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    return names
 
 
 def _shard(config):
@@ -98,7 +87,7 @@ def _variant(item):
 
 @pytest.hookimpl(trylast=True)  # after -k and -m: a shard is a part of what they selected
 def pytest_collection_modifyitems(config, items):
-    backends = set(selected_backends(config))
+    backends = set(plugin.selected_backends(config))
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -111,7 +100,7 @@ def pytest_collection_modifyitems(config, items):
         variants = list({v.id: v for v in map(_variant, keep) if v is not None}.values())
         mine = {v.id for v in sharding.select_variants(variants, shard)}
         n_records = sum(1 if item.callspec.params["backend"] else len(backends) for item in keep if _variant(item))
-        config.stash[SHARD] = sharding.shard_info(shard, [v.id for v in variants], n_records)
+        config.stash[plugin.SHARD] = sharding.shard_info(shard, [v.id for v in variants], n_records)
         kept = []
         for item in keep:
             v = _variant(item)
@@ -125,126 +114,30 @@ def pytest_collection_modifyitems(config, items):
     items[:] = sorted(keep, key=lambda it: (not it.get_closest_marker("slow"), bool(it.get_closest_marker("certify"))))
 
 
-def pytest_collection_finish(session):
-    if not _is_worker(session.config):  # without xdist, the selection is this process's own
-        _run["selected"] = [item.nodeid for item in session.items]
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_node_collection_finished(node, ids):
-    if _run["selected"] is None:  # every worker collects the same tests
-        _run["selected"] = list(ids)
-
-
-@pytest.fixture(scope="session")
-def browser(request):
-    """One headless Chromium for the whole session (per xdist worker)."""
-    from js_runner import BrowserSession
-
-    session = BrowserSession(backends=tuple(selected_backends(request.config)), timeout_s=120.0)
-    _run["browser"] = session
-    yield session
-    _run["browser"] = None
-    session.close()
-
-
-@pytest.fixture(scope="session")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("converted")
-
-
-@pytest.fixture(scope="session")
-def artifacts(request) -> Path:
-    """Where a failing case keeps its model, converted directory, inputs and outputs."""
-    return Path(request.config.getoption("--reports")) / "artifacts"
-
-
-@pytest.fixture
-def records(request):
-    """Certification tests append their compat.json records here; they travel with the test's report."""
-    return request.node.stash.setdefault(RECORDS, [])
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if call.when == "call" and RECORDS in item.stash:
-        from harness.pipeline.environment import environment
-
-        report.tfjs_records = json.dumps([r.to_json() for r in item.stash[RECORDS]])
-        report.tfjs_env = json.dumps(environment(_run.get("browser")))
-        if SHARD in item.config.stash:
-            report.tfjs_shard = json.dumps(item.config.stash[SHARD])
-
-
-def pytest_runtest_logreport(report):
-    config = _run["config"]
-    if config is None or _is_worker(config) or not hasattr(report, "tfjs_records"):
-        return
-    _run["records"].extend(json.loads(report.tfjs_records))
-    _run["envs"].append(json.loads(report.tfjs_env))
-    if hasattr(report, "tfjs_shard"):
-        _run["shard"] = json.loads(report.tfjs_shard)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    config = session.config
-    if _is_worker(config) or config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
-        return
-    expected, filters, cases = _selection(config)
-    if not expected and not _run["records"]:
-        return  # no certification test was selected: no report
-    from harness.pipeline import tolerance
-    from harness.pipeline.environment import merge_environments
+def pytest_tfjs_certify_selection(config, nodeids):
+    """The (variant, backend) records the selected tests of tests/test_certify.py stand for."""
     from harness.results.compat import omissions
-    from harness.results.finish import finish
-    from harness.results.record import Record
-
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    command = "pytest " + " ".join(shlex.quote(a) for a in config.invocation_params.args)
-    env = merge_environments(_run["envs"])
-    status, _ = finish(
-        [Record.from_json(r) for r in _run["records"]],
-        env,
-        tolerances=tolerance.policy_json(env),
-        command=command,
-        duration_s=time.time() - _started,
-        out_dir=config.getoption("--reports"),
-        filters=filters,
-        expected=expected,
-        omitted=omissions(cases),
-        baseline=Path(config.getoption("--baseline")),
-        update_baseline=config.getoption("--update-baseline"),
-        write=(lambda line: tr.write_line(line)) if tr else print,
-        shard=_run["shard"] or config.stash.get(SHARD, None),
-    )
-    if status:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def _selection(config):
-    """(expected (variant, backend) pairs, filters, selected cases) from the selected certification tests."""
     from harness.suite import CASES
     from harness.suite.case import certification_params, expand
 
-    backends = selected_backends(config)
+    backends = plugin.selected_backends(config)
     params = {
-        f"tests/test_certify.py::test_certify[{tid}]": (v, b) for tid, v, b in certification_params(CASES, BACKENDS)
+        f"tests/test_certify.py::test_certify[{tid}]": (v, b)
+        for tid, v, b in certification_params(CASES, plugin.BACKENDS)
     }
-    chosen = [params[n] for n in _run["selected"] or [] if n in params]
+    chosen = [params[n] for n in nodeids if n in params]
     expected = [(v, b) for v, b0 in chosen for b in ([b0] if b0 else backends)]
     filters = []
-    if len(expected) < len(expand(CASES, BACKENDS)):
+    if len(expected) < len(expand(CASES, plugin.BACKENDS)):
         opt = config.option
         if getattr(opt, "keyword", ""):
             filters.append(f"-k {opt.keyword}")
         if getattr(opt, "markexpr", ""):
             filters.append(f"-m {opt.markexpr}")
-        if config.getoption("--backend"):
+        if config.getoption("tfjs_backend"):
             filters.append(f"--backend {','.join(backends)}")
         if config.getoption("--shard"):
             filters.append(f"--shard {config.getoption('--shard')}")
         filters = filters or [f"a selection of tests ({' '.join(config.args)})"]
     cases = list({v.case.name: v.case for v, _ in expected}.values())
-    return expected, filters, cases
+    return plugin.Selection(expected=expected, filters=filters, omitted=omissions(cases))

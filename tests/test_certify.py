@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from harness.pipeline.certify import certify_variant
+from harness.pytest_plugin import selected_backends
 from harness.suite import CASES
 from harness.suite.case import certification_params
 from harness.vocabulary import BACKENDS
@@ -50,17 +51,15 @@ def _explain(record) -> str:
 
 
 @pytest.mark.parametrize("variant,backend", PARAMS)
-def test_certify(variant, backend, request, records, workdir, artifacts):
+def test_certify(variant, backend, request, tfjs_records, tfjs_workdir, tfjs_artifacts):
     if backend is None:  # an expected rejection: the converter alone decides, for every backend
-        from tests.conftest import selected_backends
-
-        recs = certify_variant(None, variant, selected_backends(request.config), workdir, artifacts)
+        backends = selected_backends(request.config)
+        recs = certify_variant(None, variant, backends, tfjs_workdir, tfjs_artifacts)
     else:
         timings = bool(request.config.getoption("--timings"))
-        recs = certify_variant(
-            request.getfixturevalue("browser"), variant, [backend], workdir, artifacts, timings=timings
-        )
-    records.extend(recs)
+        browser = request.getfixturevalue("tfjs_browser")
+        recs = certify_variant(browser, variant, [backend], tfjs_workdir, tfjs_artifacts, timings=timings)
+    tfjs_records.extend(recs)
     for record in recs:
         if record.outcome == "unavailable":
             pytest.skip(f"not certified: {record.message}")  # reported as unavailable, never as a pass

@@ -437,8 +437,18 @@ REJECTED = {
     "custom-registered": (lambda x: Scale(name="scale")(x), "scale", "needs_python_code"),
     "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru", "needs_companion"),
     "elu-alpha": (lambda x: keras.layers.ELU(alpha=0.5, name="elu")(x), "elu", "unsupported_value"),
-    "attention": (lambda x: keras.layers.Attention(name="att")([x, x]), "att", "unknown_layer"),
-    "multi-head-attention": (lambda x: keras.layers.MultiHeadAttention(2, 2, name="mha")(x, x), "mha", "unknown_layer"),
+    "discretization": (lambda x: keras.layers.Discretization([0.0], name="disc")(x), "disc", "unknown_layer"),
+    # attention is lowered, except in forms that compute something else: those are refused by name
+    "attention-scores": (
+        lambda x: keras.layers.Attention(name="att")([x, x], return_attention_scores=True)[0],
+        "att",
+        "not_lowerable",
+    ),
+    "multi-head-attention-scores": (
+        lambda x: keras.layers.MultiHeadAttention(2, 2, name="mha")(x, x, return_attention_scores=True)[0],
+        "mha",
+        "not_lowerable",
+    ),
 }
 
 

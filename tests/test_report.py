@@ -2,12 +2,16 @@
 
 import copy
 import json
+import math
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from harness.results import compat as report
 from harness.results import render
-from harness.results.record import Record
+from harness.results.chart import MARKER_R
+from harness.results.record import Quantization, Record
 
 TOL = {
     "cpu": {"atol": 1e-4, "rtol": 1e-3, "why": "float32 both sides"},
@@ -528,3 +532,49 @@ def test_options_exercised_per_layer_class():
         "Conv1D": [{"text": "padding='causal'", "status": "rejected"}],
         "Dense": [{"text": "units=3", "status": "failing"}],
     }
+
+
+# --- the quantization chart: every form and backend tells apart ------------------------------------
+
+
+def quantized_records():
+    """An app in every form on every backend, the backends' errors all but equal (as TF.js gives them), and
+    float16 and uint16 the same size: the points that used to sit on top of each other."""
+    recs = []
+    forms = {"float32": (1.0, 2e-6), "float16": (0.5, 3e-4), "uint16": (0.5, 2e-5), "uint8": (0.25, 4e-3)}
+    for form, (ratio, err) in forms.items():
+        for i, b in enumerate(("cpu", "wasm", "webgl")):
+            r = record("TinyApp", b, classes=["Conv2D"], tier="app", max_abs=err * (1 + 1e-3 * i))
+            r.id = r.id if form == "float32" else r.id.replace(f"-{b}", f"-{form}-{b}")
+            if form != "float32":
+                q = Quantization(form, int(4096 * ratio), 4096, ratio, 0.5, "dense/kernel")
+                q.float32_max_abs = q.keras_max_abs = r.max_abs  # the chart plots the cost of quantization
+                r.quantization = q
+            recs.append(r)
+    return recs
+
+
+def _quant_svg(tmp_path) -> ET.Element:
+    html = render.write_reports(compat(records() + quantized_records()), tmp_path)["html"].read_text()
+    charts = re.findall(r'<svg class="quant-chart".*?</svg>', html, re.S)
+    assert len(charts) == 1
+    return ET.fromstring(charts[0])
+
+
+def test_quantization_chart_labels_each_form_once_and_separates_every_point(tmp_path):
+    svg = _quant_svg(tmp_path)
+    ns = "{http://www.w3.org/2000/svg}" if svg.tag.startswith("{") else ""
+    labels = [t.text for t in svg.iter(f"{ns}text") if t.get("class") == "qform"]
+    assert labels == ["uint8", "float16", "uint16", "float32"]  # once each, smallest weights first
+    points = [p for p in svg.iter(f"{ns}path") if p.get("class") == "qpt"]
+    assert sorted((p.get("data-form"), p.get("data-backend")) for p in points) == sorted(
+        (f, b) for f in ("float32", "float16", "uint16", "uint8") for b in ("cpu", "wasm", "webgl")
+    )
+    xy = [(float(p.get("data-x")), float(p.get("data-y"))) for p in points]
+    closest = min(math.dist(a, b) for i, a in enumerate(xy) for b in xy[i + 1 :])
+    assert closest > 2 * MARKER_R  # no marker covers another, though the backends' errors are equal
+    shapes = {p.get("data-backend"): p.get("data-shape") for p in points}
+    assert len(set(shapes.values())) == 3  # each backend its own shape (and colour)
+    assert all(shapes[p.get("data-backend")] == p.get("data-shape") for p in points)
+    by_form = {f: {float(p.get("data-x")) for p in points if p.get("data-form") == f} for f in ("float16", "uint16")}
+    assert max(by_form["float16"]) < min(by_form["uint16"])  # same size, separate columns

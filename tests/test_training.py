@@ -309,12 +309,12 @@ def adam_case(tmp_path_factory):
 
 
 @pytest.mark.browser
-def test_a_wrong_hyper_parameter_fails(browser, adam_case):
+def test_a_wrong_hyper_parameter_fails(tfjs_browser, adam_case):
     from harness.pipeline import tolerance, training
 
     variant, prepared, converted = adam_case
     tol = tolerance.for_training("cpu", "Adam")
-    assert training.run(browser, variant, "cpu", converted, prepared, tol)["outcome"] == "pass"
+    assert training.run(tfjs_browser, variant, "cpu", converted, prepared, tol).outcome == "pass"
     path = converted.artifact / "model.json"
     original = path.read_text()
     for key, wrong in (("beta_1", 0.9), ("beta_2", 0.995), ("learning_rate", 0.031)):
@@ -322,10 +322,10 @@ def test_a_wrong_hyper_parameter_fails(browser, adam_case):
         model_json["trainingConfig"]["optimizer_config"]["config"][key] = wrong
         path.write_text(json.dumps(model_json))
         try:
-            result = training.run(browser, variant, "cpu", converted, prepared, tol)
+            result = training.run(tfjs_browser, variant, "cpu", converted, prepared, tol)
         finally:
             path.write_text(original)
-        assert result["outcome"] == "mismatch", (key, result["message"])
+        assert result.outcome == "mismatch", (key, result.message)
 
 
 def _readme_example() -> str:
@@ -334,15 +334,15 @@ def _readme_example() -> str:
 
 
 @pytest.mark.browser
-def test_the_readme_retraining_example_runs(browser, adam_case):
+def test_the_readme_retraining_example_runs(tfjs_browser, adam_case):
     """The README's JavaScript, run as written in the page, against a converted compiled model."""
     _, _, converted = adam_case
     code = _readme_example()
     assert "tf.loadLayersModel" in code and "model.fit" in code and "model.evaluate" in code
-    url = browser._server.register(str(converted.artifact)) + "model.json"
-    slot = browser._slots["cpu"]
+    url = tfjs_browser._server.register(str(converted.artifact)) + "model.json"
+    slot = tfjs_browser._slots["cpu"]
     body = code.replace("'model/model.json'", repr(url))
-    result = browser._run(
+    result = tfjs_browser._run(
         slot.page.evaluate(f"async () => {{ {body}\n return {{losses, metrics: model.metricsNames}}; }}"), 60
     )
     assert len(result["losses"]) == 3 and all(np.isfinite(result["losses"]))

@@ -7,7 +7,14 @@ tried in registration order, then the rules for any layer that carries an `activ
 `activation=True`); the first that returns a replacement wins. A rule is a function of a `Site`, returning
 `(chain, detail)` or None, or raising `Refuse`; its name is an entry of `lowering_table.LOWERINGS`.
 Weights that change shape (a kernel gaining an axis, a dilated or block-diagonal kernel) get a transform in
-`Context.transforms`, applied as they are written.
+`Context.transforms`, applied as they are written; a weight the replacement reads under another name (a
+grouped Conv2D's kernel as a DepthwiseConv2D's depthwise_kernel) gets its new name in `Context.renames`. A rule
+may read a weight's values (`Site.fold`) to write them into the replacement's config (a per-channel Rescaling):
+such a weight is then not written (`Context.folded`). A rule that needs weights under new names (one stored
+kernel split per attention head, say) derives them (`Context.derive`): each is computed, when written, from
+stored weights (or is a constant), and the stored weights it replaces (`Context.replace`) are not written.
+`written` is the list of weights TF.js then loads. A rule that returns an empty chain removes the layer (an
+identity at inference): every reference to its output is redirected to its input.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from converter.lowering_table import LOWERINGS
+from converter.reader import read_array
 from converter.support import Issue
 from converter.support_table import RANK_LIMITS
 
@@ -74,10 +82,114 @@ class Context:
     transforms: dict[str, Callable[[np.ndarray], np.ndarray]] = dataclasses.field(default_factory=dict)
     outputs: dict[str, str] = dataclasses.field(default_factory=dict)  # user's layer -> TF.js layer
     issues: list[Issue] = dataclasses.field(default_factory=list)
+    read: Callable[[str], np.ndarray] | None = None  # a weight's values by its TF.js name (set by converter/api.py)
+    folded: set[str] = dataclasses.field(default_factory=set)  # weights written into a config: left out of the shards
+    renames: dict[str, str] = dataclasses.field(default_factory=dict)  # weight -> the name its new layer reads
+    int_inputs: bool = False  # the model has an integer input (set as the stage meets its InputLayers)
+    derived: dict[str, Derived] = dataclasses.field(default_factory=dict)  # TF.js name -> how it is computed
+    replaced: set[str] = dataclasses.field(default_factory=set)  # stored weights not written as they are
+    masked: set[str] = dataclasses.field(default_factory=set)  # layers whose output may carry a Keras mask
+    nested_inputs_masked: bool = False  # the inputs of nested models may carry masks (the model makes some)
+    top_inputs: set[str] = dataclasses.field(default_factory=set)  # the model's own inputs (never masked)
 
     @property
     def training_exact(self) -> bool:
         return all(LOWERINGS[a.rule].training_exact for a in self.applied)
+
+    def derive(self, name: str, layer: str, shape, compute: Callable[..., np.ndarray], *sources: str):
+        """Write a weight `name` (of the user's layer `layer`, shaped `shape`) computed as
+        `compute(*values of sources)`; with no sources, `compute()` is a constant (never quantized)."""
+        self.derived[name] = Derived(tuple(sources), compute, tuple(int(d) for d in shape), layer)
+
+    def replace(self, *names: str):
+        """The stored weights `names` are not written (derived weights stand for them)."""
+        self.replaced.update(names)
+
+    def weight_values(self, name: str) -> np.ndarray:
+        """The values of the weight `name` (a lowering that writes them into a config); Refuse if absent."""
+        if self.read is None or name not in self.weight_shapes:
+            raise Refuse(f"the weight {name} needed to lower it is missing")
+        return np.asarray(self.read(name))
+
+    def layer_weights(self, layer: str) -> list[str]:
+        """The names of `layer`'s own weights (`<layer>/<weight>`), in the order the file lists them."""
+        prefix = f"{layer}/"
+        return [n for n in self.weight_shapes if n.startswith(prefix) and "/" not in n[len(prefix) :]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Derived:
+    """A weight TF.js loads that the file does not hold under its name: `compute` of the stored weights
+    `sources` (TF.js names), evaluated when it is written. `layer` is the user's layer it belongs to."""
+
+    sources: tuple[str, ...]
+    compute: Callable[..., np.ndarray]
+    shape: tuple[int, ...]
+    layer: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """One weight as TF.js loads it: its name, shape, the top-level layer it belongs to, how to read it, and
+    the stored weights it comes from (itself for a stored weight; none for a constant)."""
+
+    name: str
+    shape: tuple[int, ...]
+    layer: str
+    load: Callable[[], np.ndarray]
+    sources: tuple[str, ...]
+
+
+def written(weights: list, ctx: Context) -> list[Written]:
+    """The weights TF.js loads, in manifest order: the stored weights neither folded nor replaced, in file order
+    (through their transform, under their new name), and the derived weights of each user's layer where its
+    first replaced weight was (a layer whose derived weights replace nothing: at the end)."""
+    stored = {w.name: w for w in weights}
+    missing = sorted({s for d in ctx.derived.values() for s in d.sources} - set(stored))
+    if missing:
+        raise KeyError(f"derived weights read weights the file lacks: {', '.join(missing)}")
+    by_layer: dict[str, list[str]] = {}
+    for name, d in ctx.derived.items():
+        by_layer.setdefault(d.layer, []).append(name)
+    owner = {s: d.layer for d in ctx.derived.values() for s in d.sources}
+    out: list[Written] = []
+    placed: set[str] = set()
+    for w in weights:
+        if w.name in ctx.folded:
+            continue
+        if w.name not in ctx.replaced:
+            load = _reader(w.dataset, ctx.transforms.get(w.name))
+            out.append(Written(ctx.renames.get(w.name, w.name), _shape(w, ctx), w.layer, load, (w.name,)))
+            continue
+        layer = owner.get(w.name)
+        if layer is not None and layer not in placed:
+            placed.add(layer)
+            out += [_derived(n, ctx.derived[n], stored, w.layer) for n in by_layer[layer]]
+    for layer, names in by_layer.items():
+        if layer not in placed:
+            out += [_derived(n, ctx.derived[n], stored, layer) for n in names]
+    return out
+
+
+def _reader(dataset, transform) -> Callable[[], np.ndarray]:
+    if transform is None:
+        return lambda: read_array(dataset)
+    return lambda: np.ascontiguousarray(transform(read_array(dataset)))
+
+
+def _shape(w, ctx: Context) -> tuple[int, ...]:
+    transform = ctx.transforms.get(w.name)
+    return tuple(w.shape) if transform is None else tuple(transform(np.zeros(w.shape, np.float32)).shape)
+
+
+def _derived(name: str, d: Derived, stored: dict, layer: str) -> Written:
+    def load():
+        value = np.ascontiguousarray(d.compute(*(read_array(stored[s].dataset) for s in d.sources)))
+        if value.shape != d.shape:
+            raise ValueError(f"derived weight {name} has shape {value.shape}, not {d.shape}")
+        return value
+
+    return Written(name, d.shape, layer, load, d.sources)
 
 
 # --- building blocks -----------------------------------------------------------------------------
@@ -131,64 +243,130 @@ def activation_name(value):
 
 # --- what the layer's input is like --------------------------------------------------------------
 
-OUT_RANK_KEEP = {
-    "Dense",
-    "Activation",
-    "Dropout",
-    "SpatialDropout1D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "BatchNormalization",
-    "LayerNormalization",
-    "ReLU",
-    "LeakyReLU",
-    "PReLU",
-    "ELU",
-    "ThresholdedReLU",
-    "Softmax",
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
-    "SeparableConv2D",
-    "DepthwiseConv2D",
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "MaxPooling3D",
-    "AveragePooling1D",
-    "AveragePooling2D",
-    "AveragePooling3D",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
-    "ZeroPadding3D",
-    "Cropping1D",
-    "Cropping2D",
-    "Cropping3D",
-    "UpSampling1D",
-    "UpSampling2D",
-    "UpSampling3D",
-    "Permute",
-    "Masking",
-    "Rescaling",
-    "CenterCrop",
-    "Resizing",
-    "Add",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    "Subtract",
-    "Concatenate",
-    "SeparableConv1D",
-    "Conv1DTranspose",
-    "Identity",
-}
+# Layers whose (first) output has the rank of their (first) input: elementwise, normalizing, resampling
+# and merging layers, convolutions and pooling of any rank, augmentation (identity at inference).
+OUT_RANK_KEEP = frozenset(
+    {
+        "Dense",
+        "Activation",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "RMSNormalization",
+        "Normalization",
+        "Discretization",
+        "SpectralNormalization",
+        "ReLU",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "ThresholdedReLU",
+        "Softmax",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+        "SeparableConv2D",
+        "DepthwiseConv2D",
+        "DepthwiseConv1D",
+        "LocallyConnected1D",
+        "LocallyConnected2D",
+        "MaxPooling1D",
+        "MaxPooling2D",
+        "MaxPooling3D",
+        "AveragePooling1D",
+        "AveragePooling2D",
+        "AveragePooling3D",
+        "AdaptiveAveragePooling1D",
+        "AdaptiveAveragePooling2D",
+        "AdaptiveAveragePooling3D",
+        "AdaptiveMaxPooling1D",
+        "AdaptiveMaxPooling2D",
+        "AdaptiveMaxPooling3D",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "ZeroPadding3D",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+        "UpSampling1D",
+        "UpSampling2D",
+        "UpSampling3D",
+        "Permute",
+        "Masking",
+        "Rescaling",
+        "CenterCrop",
+        "Resizing",
+        "Add",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+        "Subtract",
+        "Concatenate",
+        "SeparableConv1D",
+        "Conv1DTranspose",
+        "Identity",
+        "MultiHeadAttention",
+        "GroupedQueryAttention",
+        "Attention",
+        "AdditiveAttention",
+        # keras.applications' own layers (ConvNeXt, InceptionResNetV2)
+        "LayerScale",
+        "CustomScaleLayer",
+        "StochasticDepth",
+        # image augmentation and preprocessing (identity at inference, or the same image resized)
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomTranslation",
+        "RandomContrast",
+        "RandomBrightness",
+        "RandomCrop",
+        "RandomHeight",
+        "RandomWidth",
+        "RandomColorDegeneration",
+        "RandomColorJitter",
+        "RandomElasticTransform",
+        "RandomErasing",
+        "RandomGaussianBlur",
+        "RandomGrayscale",
+        "RandomHue",
+        "RandomInvert",
+        "RandomPerspective",
+        "RandomPosterization",
+        "RandomSaturation",
+        "RandomSharpness",
+        "RandomShear",
+        "AugMix",
+        "AutoContrast",
+        "CutMix",
+        "Equalization",
+        "MixUp",
+        "RandAugment",
+        "Solarization",
+        "ContrastLimitedAdaptiveHistogramEqualization",
+    }
+)
+# tf_keras TFOpLambda functions whose output has the rank of their first input (filled by ops.py).
+TF_OPS_RANK_KEEP: set[str] = set()
+RNNS = ("SimpleRNN", "GRU", "LSTM", "RNN", "Bidirectional")
+CONV_RNNS = {"ConvLSTM1D": 4, "ConvLSTM2D": 5, "ConvLSTM3D": 6}  # the rank of a returned sequence
 
 
 def out_rank(e: dict, in_ranks: list) -> int | None:
-    """The rank (batch included) of a layer's first output, from its inputs' ranks; None when unknown."""
+    """The rank (batch included) of a layer's first output, from its inputs' ranks and its config; None when
+    unknown (a Lambda, a Dot, a custom layer)."""
     cls, cfg = e.get("class_name"), e.get("config") or {}
     r = in_ranks[0] if in_ranks else None
     if cls == "InputLayer":
@@ -206,12 +384,71 @@ def out_rank(e: dict, in_ranks: list) -> int | None:
         return 3
     if cls == "Embedding":
         return None if r is None else r + 1
-    if cls in ("SimpleRNN", "GRU", "LSTM", "RNN", "Bidirectional"):
+    if cls == "EinsumDense":
+        shape = cfg.get("output_shape")
+        return len(shape) + 1 if isinstance(shape, list) else 2
+    if cls in RNNS:
         inner = cfg.get("layer", {}).get("config", {}) if cls == "Bidirectional" else cfg
         return 3 if inner.get("return_sequences") else 2
-    if cls == "ConvLSTM2D":
-        return 5 if cfg.get("return_sequences") else 4
+    if cls in CONV_RNNS:
+        return CONV_RNNS[cls] if cfg.get("return_sequences") else CONV_RNNS[cls] - 1
+    if cls == "TimeDistributed" and isinstance(cfg.get("layer"), dict):
+        inner = out_rank(cfg["layer"], [None if r is None else r - 1])
+        return None if inner is None else inner + 1
+    if cls in ("Functional", "Model", "Sequential"):
+        return container_rank(e)
+    if cls == "TFOpLambda":
+        return _tf_op_rank(cfg, r, (e.get("inbound_nodes") or [[]])[0])
     return None
+
+
+def _tf_op_rank(cfg: dict, r: int | None, node) -> int | None:
+    fn = cfg.get("function")
+    if fn in TF_OPS_RANK_KEEP:
+        return r
+    refs = _tensor_refs(node)
+    kwargs = refs[0][3] if refs and len(refs[0]) > 3 and isinstance(refs[0][3], dict) else {}
+    if fn == "reshape" and isinstance(kwargs.get("shape"), list):
+        return len(kwargs["shape"])
+    if fn in ("transpose", "compat.v1.transpose") and isinstance(kwargs.get("perm"), list):
+        return len(kwargs["perm"])
+    return None
+
+
+def container_rank(e: dict) -> int | None:
+    """The rank of a nested model's first output, following its layers from its inputs."""
+    cfg = e.get("config") or {}
+    layers = cfg.get("layers") or []
+    if e.get("class_name") == "Sequential":
+        rank = None
+        for layer in layers:
+            shape = batch_shape(layer)
+            rank = len(shape) if shape else rank
+            if layer.get("class_name") != "InputLayer":
+                rank = out_rank(layer, [rank])
+        return rank
+    ranks: dict[str, int | None] = {}
+    for layer in layers:
+        nodes = layer.get("inbound_nodes") or []
+        refs = _tensor_refs(nodes[0]) if nodes else []
+        ranks[layer_name(layer)] = out_rank(layer, [ranks.get(str(ref[0])) for ref in refs])
+    out = cfg.get("output_layers") or []
+    first = out if out and isinstance(out[0], str) else (out[0] if out else None)
+    return ranks.get(str(first[0])) if first else None
+
+
+def _tensor_refs(node) -> list:
+    """The [layer, node, tensor(, kwargs)] each input of one call refers to: a Keras 2 node (a list of refs, or
+    tf_keras's single unnested ref) or a Keras 3 one (keras tensors in its arguments)."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "__keras_tensor__":
+            return [list((node.get("config") or {}).get("keras_history") or [])]
+        return [ref for v in node.values() for ref in _tensor_refs(v)]
+    if isinstance(node, list):
+        if node and isinstance(node[0], str):
+            return [node]
+        return [ref for v in node for ref in _tensor_refs(v)]
+    return []
 
 
 # --- the registry ---------------------------------------------------------------------------------
@@ -226,6 +463,12 @@ class Site:
     rank: int | None  # the rank of its (first) input, batch included, when the file says
     shape: list | None  # its (first) input shape, batch included, when the file says
     functional: bool  # in a functional model (a rule may branch) rather than a Sequential
+    shapes: list = dataclasses.field(default_factory=list)  # the shape of each input of its first call, or None
+
+    @property
+    def masked(self) -> bool:
+        """Whether an input may carry a Keras mask (from Embedding(mask_zero=True) or Masking upstream)."""
+        return any(ref[0] in self.ctx.masked for node in self.entry.get("inbound_nodes") or [] for ref in node)
 
     @property
     def cls(self) -> str:
@@ -250,7 +493,32 @@ class Site:
     def kernel(self, weight: str = "kernel") -> tuple:
         return kernel_shape(self.ctx, self.name, weight)
 
+    def expect(self, *keys: str) -> dict:
+        """The config, once every key is one the rule reads (or a layer's common keys) and the layer computes in
+        float32. A layer a rule replaces is never seen by `support`, so the rule must refuse what it does not
+        know rather than drop it."""
+        cfg = self.cfg
+        unknown = sorted(set(cfg) - set(keys) - COMMON_KEYS)
+        if unknown:
+            raise Refuse(f"{self.cls} argument(s) {', '.join(unknown)} are not known to this lowering")
+        if cfg.get("dtype") not in (None, "float32"):
+            raise Refuse(f"{self.cls} computes in {cfg.get('dtype')}, not float32")
+        return cfg
 
+    @property
+    def weights(self) -> list[str]:
+        """The names of the layer's weights, as the file lists them."""
+        return self.ctx.layer_weights(self.name)
+
+    def fold(self, weight: str) -> np.ndarray:
+        """The values of the weight `weight` (a full name), which the replacement holds in its config: the
+        weight is then left out of the shards."""
+        values = self.ctx.weight_values(weight)
+        self.ctx.folded.add(weight)
+        return values
+
+
+COMMON_KEYS = frozenset({"name", "trainable", "dtype", "batch_input_shape", "batch_shape", "batch_size"})
 Replacement = tuple[list[dict], str]  # the entries replacing the layer, and a one-line description
 Rule = Callable[[Site], "Replacement | None"]
 
@@ -281,14 +549,20 @@ def rule(name: str, *classes: str, activation: bool = False) -> Callable[[Rule],
     return register
 
 
-def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional: bool):
+def find(e: dict, ctx: Context, rank: int | None, shape: list | None, functional: bool, shapes=None):
     """(rule name, chain, detail) replacing `e`, or None when TF.js runs it as it is; raises Refuse."""
-    site = Site(e, ctx, rank, shape, functional)
+    site = Site(e, ctx, rank, shape, functional, list(shapes) if shapes is not None else [shape])
     candidates = RULES.get(site.cls, [])
     if site.cls in ACTIVATION_OWNERS:
         candidates = [*candidates, *ACTIVATION_RULES]
     for registered in candidates:
-        found = registered.apply(site)
+        before = (dict(ctx.transforms), dict(ctx.renames), set(ctx.folded), dict(ctx.derived), set(ctx.replaced))
+        try:
+            found = registered.apply(site)
+        except Refuse:
+            # a refused rule leaves the weights as stored
+            ctx.transforms, ctx.renames, ctx.folded, ctx.derived, ctx.replaced = before
+            raise
         if found is not None:
             entries, detail = found
             return registered.name, entries, detail
@@ -366,11 +640,15 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
         name = layer_name(e)
         refs = (e.get("inbound_nodes") or [[]])[0] if e.get("inbound_nodes") else []
         in_ranks = [ranks.get(r[0]) for r in refs]
-        shape = _input_shape(e, refs, entries, ctx)
+        shapes = _input_shapes(e, refs, entries, ctx)
+        shape = shapes[0] if shapes else None
         rank = len(shape) if shape is not None else (in_ranks[0] if in_ranks else None)
         _check_rank_limit(e, [rank] + in_ranks[1:], ctx)
+        if _makes_mask(e, ctx) or any(r[0] in ctx.masked for node in e.get("inbound_nodes") or [] for r in node):
+            ctx.masked.add(name)
+        _note_input(e, ctx)
         try:
-            found = find(e, ctx, rank, shape, functional=True)
+            found = find(e, ctx, rank, shape, functional=True, shapes=shapes)
         except Refuse as r:
             ctx.issues.append(_issue(e, r.reason))
             found = None
@@ -380,26 +658,59 @@ def lower_functional(entries: list[dict], outputs: list, ctx: Context) -> tuple[
             continue
         rule_name, replacement, detail = found
         ctx.applied.append(Applied(rule_name, name, detail))
+        if name in ctx.masked:
+            ctx.masked.update(layer_name(c) for c in replacement)
+        if not replacement:
+            ctx.outputs[name] = _bypass(entries, outputs, e)
+            continue
         last = output_name(replacement)
         if last != name:
             ctx.outputs[name] = last
+            ranks[last] = ranks[name]
             _redirect(entries, outputs, name, last, {layer_name(c) for c in replacement})
         out.extend(replacement)
     return out, outputs
 
 
-def _input_shape(e, refs, entries, ctx) -> list | None:
-    """The layer's (first) input shape, when the file records it: Keras 3 writes it with every call; for
-    tf_keras only an InputLayer's is known."""
+def _bypass(entries: list[dict], outputs: list, removed: dict) -> str:
+    """Remove a layer that is an identity at inference: every reference to the output of its call k is
+    redirected to that call's input. Returns the layer now holding the output of its first call."""
+    name, nodes = layer_name(removed), removed.get("inbound_nodes") or []
+    if any(len(node) != 1 for node in nodes):
+        raise ValueError(f"only a layer with one input can be removed, not {name}")
+    sources = [node[0] for node in nodes]
+    refs = [ref for e in entries for node in e.get("inbound_nodes") or [] for ref in node] + list(outputs)
+    for ref in refs:
+        if ref[0] == name:
+            ref[0], ref[1], ref[2] = sources[ref[1]][:3]
+    return str(sources[0][0])
+
+
+def _note_input(e: dict, ctx: Context) -> None:
+    dtype = (e.get("config") or {}).get("dtype")
+    if e.get("class_name") == "InputLayer" and isinstance(dtype, str) and dtype.startswith(("int", "uint")):
+        ctx.int_inputs = True
+
+
+def _input_shapes(e, refs, entries, ctx) -> list:
+    """The shape of each input of the layer's first call (None where unknown), when the file records it:
+    Keras 3 writes them with every call; for tf_keras only an InputLayer's is known."""
     name = layer_name(e)
     if ctx.shapes.get(name):
-        return ctx.shapes[name][0]
-    if len(refs) == 1:
-        source = next((x for x in entries if layer_name(x) == refs[0][0]), None)
-        if source is not None and source.get("class_name") == "InputLayer":
-            shape = batch_shape(source)
-            return list(shape) if isinstance(shape, list) else None
-    return None
+        return list(ctx.shapes[name])
+    out: list = []
+    for ref in refs:
+        source = next((x for x in entries if layer_name(x) == ref[0]), None)
+        shape = batch_shape(source) if source is not None and source.get("class_name") == "InputLayer" else None
+        out.append(list(shape) if isinstance(shape, list) else None)
+    return out
+
+
+def _makes_mask(e: dict, ctx: Context) -> bool:
+    cls, cfg = e.get("class_name"), e.get("config") or {}
+    if cls == "InputLayer":
+        return ctx.nested_inputs_masked and layer_name(e) not in ctx.top_inputs
+    return cls == "Masking" or (cls == "Embedding" and bool(cfg.get("mask_zero")))
 
 
 def batch_shape(e) -> list | None:
@@ -417,6 +728,7 @@ def lower_sequential(layers: list[dict], ctx: Context) -> list[dict]:
         if batch_shape(e):  # an InputLayer, or a first layer given its input shape (the Keras 2 idiom)
             shape = list(batch_shape(e) or [])
             rank = len(shape)
+        _note_input(e, ctx)
         if e.get("class_name") == "InputLayer":
             out.append(e)
             continue
@@ -432,6 +744,14 @@ def lower_sequential(layers: list[dict], ctx: Context) -> list[dict]:
             continue
         rule_name, replacement, detail = found
         ctx.applied.append(Applied(rule_name, layer_name(e), detail))
+        if not replacement:  # removed: the next layer takes its input
+            if batch_shape(e) and not out:  # it carried the model's only input shape: an InputLayer keeps it
+                config = {"batch_input_shape": batch_shape(e), "dtype": "float32", "name": f"{layer_name(e)}_input"}
+                out.append({"class_name": "InputLayer", "config": config})
+            ctx.outputs[layer_name(e)] = layer_name(out[-1])
+            continue
+        if batch_shape(e) and not batch_shape(replacement[0]):  # the model's input shape stays on its first layer
+            replacement[0]["config"]["batch_input_shape"] = batch_shape(e)
         if output_name(replacement) != layer_name(e):
             ctx.outputs[layer_name(e)] = output_name(replacement)
         out.extend({k: v for k, v in c.items() if k != "inbound_nodes"} for c in replacement)

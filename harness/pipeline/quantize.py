@@ -241,13 +241,21 @@ class Planner:
 
 
 def float32_weights(path) -> dict[str, np.ndarray]:
-    """Every weight of a model file under its TF.js name, as stored (what a quantized conversion starts from)."""
-    from converter import topology
-    from converter.reader import read_array, read_model_file
-    from converter.weights import model_weights
+    """Every weight a conversion of the model file writes, in float32, under the name TF.js loads it by (a
+    lowering's transformed, renamed and derived weights included): what a quantized conversion encodes."""
+    from converter.api import tfjs_weights
 
-    with read_model_file(path) as mf:
-        return {w.name: read_array(w.dataset) for w in model_weights(mf, topology.clean(mf.model_config))}
+    return tfjs_weights(path)
+
+
+def manifest_dtypes(directory: Path) -> dict[str, str]:
+    """Each weight's dtype in a converted artifact's manifest: its quantization's, else float32."""
+    model = json.loads((Path(directory) / "model.json").read_text())
+    return {
+        spec["name"]: (spec.get("quantization") or {}).get("dtype", "float32")
+        for group in model["weightsManifest"]
+        for spec in group["weights"]
+    }
 
 
 def max_abs(outputs, reference) -> float:
@@ -262,8 +270,9 @@ def max_abs(outputs, reference) -> float:
 
 
 def decoded_artifact(directory: Path) -> dict[str, np.ndarray]:
-    """Every weight of a converted artifact as TF.js decodes it on load (tfjs-core io_utils decodeWeight):
-    float16 halves widened, uint8/uint16 codes as `code * scale + min` computed in double then stored float32."""
+    """Every model weight of a converted artifact (optimizer state left out) as TF.js decodes it on load
+    (tfjs-core io_utils decodeWeight): float16 halves widened, uint8/uint16 codes as `code * scale + min`
+    computed in double then stored float32."""
     directory = Path(directory)
     model = json.loads((directory / "model.json").read_text())
     sizes = {"float32": 4, "int32": 4, "float16": 2, "uint16": 2, "uint8": 1}
@@ -288,7 +297,8 @@ def decoded_artifact(directory: Path) -> dict[str, np.ndarray]:
                 value = (raw.astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
             else:
                 value = raw.copy()
-            out[spec["name"]] = value.reshape(spec["shape"])
+            if spec.get("group") != "optimizer":
+                out[spec["name"]] = value.reshape(spec["shape"])
     return out
 
 
@@ -340,24 +350,23 @@ class DequantizedReference:
 
 
 def _same_weights(planner: Planner, dtypes: dict[str, str], artifact: Path) -> str | None:
-    """None when every weight the artifact decodes to is the value the Keras side was given: bitwise where
-    the names and shapes agree; as the same non-zero values where a lowering reshaped or padded a kernel."""
-    decoded = decoded_artifact(artifact)
-    for name, got in decoded.items():
-        if name not in planner.values:
-            continue
-        value = planner.values[name]
-        want = dequantized(value, dtypes.get(name, "float32") if value.dtype.kind == "f" else "float32")
-        if got.shape == want.shape:
-            same = np.array_equal(got, want.astype(got.dtype), equal_nan=True)
-        else:  # a lowering's transform (a dilated or block-diagonal kernel, an added axis) only adds zeros
-            same = np.array_equal(np.sort(got[got != 0]), np.sort(want[want != 0]).astype(got.dtype))
-        if not same:
-            return f"the artifact's {name} is not the dequantized weight Keras was given"
-    missing = sorted(n for n, v in planner.values.items() if v.dtype.kind == "f" and v.size and n not in decoded)
-    if missing:
-        return f"the artifact has no weight {missing[0]} (renamed by a lowering?): no exact reference"
-    return None
+    """None when the float weights TF.js decodes from the artifact are exactly the values the Keras side was
+    given, as a whole: the same non-zero values, bitwise (a lowering may rename a weight, add an axis to it or
+    pad it with zeros; names can differ between a file and Keras's own re-save). A lowering that derives new
+    weights from a stored one, or folds one into a layer's config, leaves no exact reference: said so."""
+    decoded = [v for v in decoded_artifact(artifact).values() if v.dtype.kind == "f"]
+    given = [dequantized(v, dtypes.get(name, "float32")) for name, v in planner.values.items() if v.dtype.kind == "f"]
+
+    def nonzero(arrays):
+        flat = np.concatenate([np.ravel(a).astype(np.float32) for a in arrays]) if arrays else np.zeros(0, np.float32)
+        return np.sort(flat[flat != 0])
+
+    if np.array_equal(nonzero(decoded), nonzero(given), equal_nan=True):
+        return None
+    return (
+        "the artifact's weights are not the dequantized weights of the Keras model (a lowering derived weights "
+        "from a stored one or folded one into a layer's config)"
+    )
 
 
 def dequantized_reference(prepared, source: Path, form: str, plan: dict | None, artifact: Path) -> DequantizedReference:

@@ -40,13 +40,11 @@ def encoding(converted: Converted) -> dict[str, quantize.Encoded]:
     """What the quantized conversion's encoding did to each weight (quantize.encoding_errors), computed once
     per artifact and kept beside it (a function of the source's weights and the dtypes, as the artifact is)."""
     assert converted.artifact is not None and converted.quantization is not None
-    q = converted.quantization
     kept = converted.artifact.parent / "encoding.json"
     if kept.exists():
         return {n: quantize.Encoded(*v) for n, v in json.loads(kept.read_text()).items()}
-    weights = quantize.float32_weights(converted.source)
-    dtypes = dict(q.plan or {}) if q.dtype == "plan" else {n: q.dtype for n in weights}
-    encoded = quantize.encoding_errors(weights, dtypes)
+    weights = quantize.float32_weights(converted.source)  # as written, under the names TF.js loads
+    encoded = quantize.encoding_errors(weights, quantize.manifest_dtypes(converted.artifact))
     write_atomic(kept, json.dumps({n: [e.steps, e.min_bound] for n, e in encoded.items()}))
     return encoded
 

@@ -57,13 +57,14 @@ def keras_module(flavour: str):
     from harness import tf_policy
 
     tf_policy.apply()  # a no-op once the harness is imported; here for callers that import only this module
-    if flavour == "tf_keras":
-        import tf_keras
+    with tf_policy.quiet_start():  # TensorFlow's start-up lines, once per process, are nobody's business
+        if flavour == "tf_keras":
+            import tf_keras
 
-        return tf_keras
-    import keras
+            return tf_keras
+        import keras
 
-    return keras
+        return keras
 
 
 @functools.cache
@@ -163,14 +164,14 @@ def _inputs_source() -> str:
 
 @functools.cache
 def converter_hash() -> str:
-    """Changes whenever the converter's source does (its subpackages, and the companion module it copies into an
-    artifact, included): the cached conversions depend on it."""
+    """Changes whenever the converter's source does (its subpackages, converter/lowering/, and the companion module
+    it copies into an artifact, included): every cached conversion depends on it."""
     import converter
 
-    h = hashlib.sha256()
     root = Path(converter.__file__).resolve().parent
+    h = hashlib.sha256()
     for p in sorted([*root.rglob("*.py"), *root.rglob("*.js")]):
-        h.update(p.relative_to(root).as_posix().encode())
+        h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -260,8 +261,9 @@ def populate_once(directory: Path, ready: Callable[[], bool], populate: Callable
 
 
 def prepare(case, flavour: str) -> Prepared:
-    """Build, save and run the case's model in Keras, or take it from the cache."""
-    formats = FORMATS[flavour]
+    """Build, save and run the case's model in Keras, or take it from the cache: in the formats the case is
+    certified in (Keras 3.15 cannot save some layers to .h5; an `api` conversion nobody certifies is skipped)."""
+    formats = tuple(f for f in FORMATS[flavour] if case.formats is None or f in case.formats)
     directory = entry("suite", case, flavour)
     meta = directory / "meta.json"
     api_dir = directory / f"api-{converter_hash()}"

@@ -9,11 +9,13 @@ certified becomes a `missing` record.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.pipeline import certify, reference, tolerance, user
 from harness.pipeline import shard as sharding
@@ -24,6 +26,7 @@ from harness.suite.case import Variant
 from harness.vocabulary import BACKENDS
 
 TIMEOUT_S = 120.0
+PROGRESS_INTERVAL_S = 30.0  # how often a run whose output is no terminal (CI, a log file) says how far it is
 
 
 def select_variants(cases, select: str | None) -> list[Variant]:
@@ -56,6 +59,56 @@ def certify_variants(
         if progress is not None:
             progress.advance(task)
     return records
+
+
+@dataclasses.dataclass
+class _Task:
+    description: str
+    total: int
+    start: float
+    done: int = 0
+    said_at: float = 0.0
+    said: int | None = None
+
+
+class PlainProgress:
+    """Progress for output that is no terminal (CI, a log file), where rich's live bar draws nothing: a plain
+    line every `interval_s` seconds, and one at the end. It takes the calls rich's `Progress` takes."""
+
+    def __init__(self, write, interval_s: float = PROGRESS_INTERVAL_S, clock=time.monotonic):
+        self.write, self.interval_s, self.clock = write, interval_s, clock
+        self.tasks: list[_Task] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for task in self.tasks:
+            if task.said != task.done:
+                self._say(task)
+
+    def add_task(self, description: str, total: int) -> int:
+        now = self.clock()
+        self.tasks.append(_Task(description, total, start=now, said_at=now))
+        return len(self.tasks) - 1
+
+    def update(self, task: int, description: str | None = None) -> None:
+        pass  # the item being certified: a live bar shows it, in a log it would be one line per item
+
+    def advance(self, task: int, n: int = 1) -> None:
+        t = self.tasks[task]
+        t.done += n
+        if self.clock() - t.said_at >= self.interval_s:
+            self._say(t)
+
+    def _say(self, t: _Task) -> None:
+        now = self.clock()
+        t.said_at, t.said = now, t.done
+        elapsed = now - t.start
+        line = f"{t.description}: {t.done}/{t.total} ({t.done / max(t.total, 1):.0%}) in {elapsed:.0f} s"
+        if 0 < t.done < t.total:
+            line += f", about {elapsed / t.done * (t.total - t.done):.0f} s left"
+        self.write(line)
 
 
 # --- worker processes (-j N) -------------------------------------------------------------------------
@@ -94,7 +147,10 @@ def _work(ids) -> tuple[list[dict], dict]:
 
 
 def run_suite(variants, backends, workers, progress, artifacts: Path, console) -> tuple[list[Record], dict]:
-    if workers == 1:  # one browser, progress per variant
+    # Chunks of 8 variants: small, so progress moves; no more workers than chunks (each starts TensorFlow and a
+    # browser of its own).
+    workers = min(workers, -(-len(variants) // 8))
+    if workers <= 1:  # one browser, progress per variant
         from js_runner import BrowserSession
 
         with (
@@ -105,7 +161,7 @@ def run_suite(variants, backends, workers, progress, artifacts: Path, console) -
             records = certify_variants(session, variants, backends, Path(tmp), artifacts, progress, task)
             return records, environment(session)
     ids = [v.id for v in variants]
-    chunks = [ids[i : i + 8] for i in range(0, len(ids), 8)]  # small, so progress moves
+    chunks = [ids[i : i + 8] for i in range(0, len(ids), 8)]
     collected: list[Record] = []
     envs = []
     with concurrent.futures.ProcessPoolExecutor(
@@ -163,12 +219,14 @@ def run(
     update_baseline=False,
     cases=None,
     shard: sharding.Shard | None = None,
+    progress_interval_s: float = PROGRESS_INTERVAL_S,
     code: user.custom.UserCode | None = None,
 ) -> int:
     """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
     and nothing regressed. `cases` replaces the reference suite (tests); `shard` certifies one shard of the
     selection (harness.pipeline.shard); `code`: the user's own code for their model files (custom layers'
-    Python and JavaScript, the companion module)."""
+    Python and JavaScript, the companion module). Progress is a live bar on a terminal, else a line every
+    `progress_interval_s` seconds."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -176,14 +234,22 @@ def run(
     from harness.results.compat import omissions
     from harness.results.finish import finish
     from harness.results.render import summary_table
+    from js_runner import browser, install
 
+    browser.find_chromium()  # a missing Chromium or TF.js is one line (install.Missing), before any worker starts
+    install.find()
     console = Console(stderr=True)
     quiet()
     start = time.time()
     out_dir = Path(out_dir)
     artifacts = out_dir / "artifacts"
     columns = (TextColumn("{task.description:<60}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    progress: Any = (
+        Progress(*columns, console=console, transient=False)
+        if console.is_terminal
+        else PlainProgress(lambda line: console.print(line, markup=False, highlight=False), progress_interval_s)
+    )
+    with progress:
         info = None
         if models:
             paths = list(dict.fromkeys(Path(m) for m in models))

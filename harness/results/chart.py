@@ -97,12 +97,28 @@ def error_chart(data, backends) -> dict:
     }
 
 
-QUANT_CHART = {"width": 420, "height": 230, "left": 58, "right": 14, "top": 12, "bottom": 40}
+QUANT_CHART = {"width": 420, "height": 262, "left": 58, "right": 14, "top": 12, "bottom": 74}
+FORMS = ("float32", "float16", "uint16", "uint8", "plan")
+# A backend is told by its shape as well as its colour: a failing point is red, and stays its backend's shape.
+BACKEND_SHAPE = {"cpu": "circle", "wasm": "square", "webgl": "triangle"}
+MARKER_R = 4.5
+BACKEND_GAP = 13  # px between a form's backends: more than a marker's width, so none hides another
+
+
+def marker(shape: str, x: float, y: float, r: float = MARKER_R) -> str:
+    """An SVG path of `shape` centred on (x, y)."""
+    if shape == "square":
+        return f"M{x - r:.1f},{y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}Z"
+    if shape == "triangle":
+        return f"M{x:.1f},{y - r * 1.2:.1f}L{x + r * 1.1:.1f},{y + r * 0.8:.1f}L{x - r * 1.1:.1f},{y + r * 0.8:.1f}Z"
+    return f"M{x - r:.1f},{y:.1f}a{r},{r} 0 1,0 {2 * r:.1f},0a{r},{r} 0 1,0 {-2 * r:.1f},0Z"
 
 
 def error_size_chart(rows: list[dict], backends) -> dict:
-    """A small SVG scatter of one model's forms: weight size (fraction of float32) across, output error
-    (max_abs, log axis) up, one colour per backend, each point labelled with its form."""
+    """A small SVG chart of one model's forms: one column per form, smallest weights left (each labelled
+    once, with its size as a fraction of float32), output error (max_abs, log axis) up, and each backend
+    side by side in its column with a shape and colour of its own. Forms of the same size (float16 and
+    uint16) and backends with the same error never overlap."""
     c = QUANT_CHART
     pts = [r for r in rows if r["max_abs"] is not None and r["ratio"] is not None]
     errors = [r["max_abs"] for r in pts if r["max_abs"] > 0]
@@ -111,31 +127,53 @@ def error_size_chart(rows: list[dict], backends) -> dict:
     hi = hi if hi > lo else lo + 1
     plot_w, plot_h = c["width"] - c["left"] - c["right"], c["height"] - c["top"] - c["bottom"]
 
-    def x_of(ratio):
-        return round(c["left"] + min(max(ratio, 0.0), 1.05) / 1.05 * plot_w, 1)
-
     def y_of(err):
         err = max(err, 10.0**lo)
         return round(c["top"] + (hi - math.log10(err)) / (hi - lo) * plot_h, 1)
 
-    order = {b: i for i, b in enumerate(backends)}
-    points = [
-        {
-            "x": round(x_of(r["ratio"]) + (order.get(r["backend"], 0) - 1) * 4, 1),
-            "y": y_of(r["max_abs"]),
-            "colour": BACKEND_COLOUR.get(r["backend"], "#555") if r["ok"] else FAIL_COLOUR,
-            "label": r["form"],
-            "title": f"{r['form']} on {r['backend']}: max_abs {sci(r['max_abs'])}, "
-            f"{r['ratio']:.2f} of float32" + ("" if r["ok"] else " (not ok)"),
-        }
-        for r in pts
-    ]
+    ratio = {r["form"]: r["ratio"] for r in pts}
+    forms = sorted(ratio, key=lambda f: (ratio[f], FORMS.index(f) if f in FORMS else len(FORMS)))
+    width = plot_w / max(len(forms), 1)
+    centre = {f: round(c["left"] + width * (i + 0.5), 1) for i, f in enumerate(forms)}
+    shown = [b for b in backends if any(r["backend"] == b for r in pts)]
+    offset = {b: (i - (len(shown) - 1) / 2) * BACKEND_GAP for i, b in enumerate(shown)}
+    points = []
+    for r in pts:
+        x, y = round(centre[r["form"]] + offset.get(r["backend"], 0.0), 1), y_of(r["max_abs"])
+        shape = BACKEND_SHAPE.get(r["backend"], "circle")
+        points.append(
+            {
+                "x": x,
+                "y": y,
+                "d": marker(shape, x, y),
+                "shape": shape,
+                "backend": r["backend"],
+                "form": r["form"],
+                "colour": BACKEND_COLOUR.get(r["backend"], "#555") if r["ok"] else FAIL_COLOUR,
+                "title": f"{r['form']} on {r['backend']}: max_abs {sci(r['max_abs'])}, "
+                f"{r['ratio']:.2f} of float32" + ("" if r["ok"] else " (not ok)"),
+            }
+        )
+    plot_bottom = c["height"] - c["bottom"]
+    legend_w = (c["width"] - c["left"]) / max(len(backends), 1)
     return {
         **c,
         "points": points,
-        "backends": [{"name": b, "colour": BACKEND_COLOUR.get(b, "#555")} for b in backends],
-        "xticks": [{"x": x_of(v), "label": f"{v:g}"} for v in (0.25, 0.5, 1.0)],
+        "columns": [
+            {"form": f, "x": centre[f], "ratio": f"{ratio[f]:.2f}", "x0": round(centre[f] - width / 2, 1)}
+            for f in forms
+        ],
+        "column_w": round(width, 1),
+        "backends": [
+            {
+                "name": b,
+                "colour": BACKEND_COLOUR.get(b, "#555"),
+                "d": marker(BACKEND_SHAPE.get(b, "circle"), c["left"] + i * legend_w + 6, c["height"] - 12),
+                "x": round(c["left"] + i * legend_w + 15, 1),
+            }
+            for i, b in enumerate(backends)
+        ],
         "yticks": [{"y": y_of(10.0**e), "label": f"1e{e}"} for e in range(lo, hi + 1)],
         "plot_right": c["width"] - c["right"],
-        "plot_bottom": c["height"] - c["bottom"],
+        "plot_bottom": plot_bottom,
     }

@@ -5,6 +5,7 @@
 - `companion`: constructs only JavaScript can run, run by the companion module (converted with `--companion`);
 - `graphs`: tier 2, topologies (multi-io, shared layers, nested models, masking, encoder-decoder);
 - `apps`: tier 3, `keras.applications` architectures with random weights;
+- `real`: small models written as users write them, after Keras's examples (Transformers, ViT, attention);
 - `rejects`: models the converter must refuse;
 - `train`: compiled models TF.js must evaluate and train as Keras does (and training set-ups it must not carry).
 
@@ -20,6 +21,7 @@ from harness.suite.declare import NAME_RE
 from harness.suite.graphs import GRAPH_CASES
 from harness.suite.layers import LAYER_CASES
 from harness.suite.lowered import LOWERED_CASES
+from harness.suite.real import REAL_CASES
 from harness.suite.rejects import REJECT_CASES
 from harness.suite.train import TRAIN_CASES
 
@@ -29,6 +31,7 @@ CASES: tuple[Case, ...] = (
     *COMPANION_CASES,
     *GRAPH_CASES,
     *APP_CASES,
+    *REAL_CASES,
     *REJECT_CASES,
     *TRAIN_CASES,
 )

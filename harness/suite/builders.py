@@ -96,6 +96,28 @@ class Chain:
 
 
 @dataclasses.dataclass(frozen=True)
+class Attend:
+    """An attention layer on inputs shaped `shapes` (query, value, key; one shape: self-attention), called with
+    the keyword arguments `call`: MultiHeadAttention takes its inputs as arguments, Attention and
+    AdditiveAttention as one list. Several outputs (returned scores) become the model's outputs."""
+
+    shapes: tuple[tuple[int, ...], ...]
+    spec: Spec
+    call: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, k):
+        inputs = [k.Input(shape=s, name=n) for s, n in zip(self.shapes, ("query", "value", "key"))]
+        tensors = inputs if len(inputs) > 1 else [inputs[0], inputs[0]]
+        layer = self.spec.make(k, snake(self.spec.cls))
+        if self.spec.cls == "MultiHeadAttention":
+            out = layer(*tensors, **dict(self.call))
+        else:
+            out = layer(tensors, **dict(self.call))
+        out = list(out) if isinstance(out, tuple) else out
+        return nontrivial_weights(k.Model(inputs, out, name="model"))
+
+
+@dataclasses.dataclass(frozen=True)
 class App:
     """A `keras.applications` architecture, random weights (nothing is downloaded), logits out."""
 
@@ -383,13 +405,6 @@ def custom_layer(k):
     return k.Model(inp, out, name="custom_model")
 
 
-def tensor_op(k):
-    """Arithmetic on a symbolic tensor (`x * 2.0`): a TFOpLambda in tf_keras, an op node in Keras 3."""
-    inp = k.Input((4,), name="input")
-    x = k.layers.Dense(3, name="dense")(inp)
-    return k.Model(inp, x * 2.0, name="tensor_op")
-
-
 def keras_ops(k):
     """Keras 3 tensor arithmetic: with constants (both sides), between tensors, and ops.relu6."""
     inp = k.Input((4,), name="input")
@@ -424,17 +439,12 @@ def relu_slope_shared(k):
     return k.Model(inp, [a, k.layers.Dense(2, name="head")(c)], name="relu_slope_shared")
 
 
-def mha(k):
-    """Self-attention with MultiHeadAttention."""
-    inp = k.Input((5, 8), name="input")
-    out = k.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(inp, inp)
-    return k.Model(inp, out, name="mha_model")
-
-
-def attention(k):
-    """Dot-product Attention over (query, value)."""
-    q, v = k.Input((4, 6), name="query"), k.Input((5, 6), name="value")
-    return k.Model([q, v], k.layers.Attention(name="attention")([q, v]), name="attention_model")
+def mha_masked(k):
+    """Self-attention over embedded tokens with mask_zero: MultiHeadAttention applies the mask to its scores."""
+    inp = k.Input((5,), dtype="int32", name="tokens")
+    x = k.layers.Embedding(10, 8, mask_zero=True, name="embedding")(inp)
+    out = k.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(x, x)
+    return k.Model(inp, out, name="mha_masked")
 
 
 # --- nested models whose outputs are the model's -----------------------------------------------------
@@ -476,6 +486,175 @@ def nested_output_mixed(k):
     seq = k.Sequential([k.Input((6,)), k.layers.Dense(2, name="seq_dense")], name="seq")
     x = k.Input((6,), name="x")
     return nontrivial_weights(k.Model(x, [enc(x), seq(x)], name="mixed_outputs"))
+
+
+# --- small versions of real models the converter once got wrong -----------------------------------
+
+
+def temporal_conv_net(k):
+    """A temporal convolutional network: the first difference of the series (a Subtract of two Cropping1Ds),
+    three residual blocks of dilated causal Conv1Ds, the last step kept (Cropping1D), Flatten and Dense. Its
+    lowered causal convolutions once reshaped to -1, which TF.js keeps in the static shape: the Dense was built
+    with a negative size and the model did not load."""
+    steps = 47
+    inp = k.Input((steps, 3), name="series")
+    now = k.layers.Cropping1D((1, 0), name="now")(inp)
+    before = k.layers.Cropping1D((0, 1), name="before")(inp)
+    x = k.layers.Subtract(name="difference")([now, before])
+    for i, d in enumerate((1, 2, 4)):
+        y = k.layers.Conv1D(8, 3, padding="causal", dilation_rate=d, activation="relu", name=f"block{i}_a")(x)
+        y = k.layers.Conv1D(8, 3, padding="causal", dilation_rate=d, activation="relu", name=f"block{i}_b")(y)
+        if i == 0:
+            x = k.layers.Conv1D(8, 1, name="block0_skip")(x)
+        x = k.layers.Add(name=f"block{i}_add")([x, y])
+    x = k.layers.Cropping1D((steps - 2, 0), name="last_step")(x)
+    x = k.layers.Flatten(name="flatten")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.Dense(6, name="head")(x), name="temporal_conv_net"))
+
+
+def segmentation_channels_first(k):
+    """A small channels_first U-Net ending in a per-pixel Softmax over the channel axis. In a tf_keras file only
+    the input's shape is written: the Softmax's rank must be followed from it through every layer (the
+    BatchNormalization over axis 1 is itself lowered to a chain)."""
+    cf = "channels_first"
+    inp = k.Input((3, 8, 8), name="image")
+    x = k.layers.Conv2D(4, 3, padding="same", data_format=cf, name="down_conv")(inp)
+    x = k.layers.BatchNormalization(axis=1, name="down_bn")(x)
+    skip = k.layers.Activation("relu", name="down_relu")(x)
+    x = k.layers.MaxPooling2D(2, data_format=cf, name="pool")(skip)
+    x = k.layers.Conv2D(8, 3, padding="same", activation="relu", data_format=cf, name="bottom_conv")(x)
+    x = k.layers.SpatialDropout2D(0.2, data_format=cf, name="bottom_dropout")(x)
+    x = k.layers.Conv2DTranspose(4, 2, strides=2, data_format=cf, name="up_conv")(x)
+    x = k.layers.Concatenate(axis=1, name="merge")([x, skip])
+    x = k.layers.Conv2D(3, 1, data_format=cf, name="classes")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.Softmax(axis=1, name="per_pixel")(x), name="segmentation"))
+
+
+# --- lowered tier: layers TF.js lacks, as real models use them ------------------------------------
+
+
+def normalization_adapted(k):
+    """Tabular features standardised by an adapted Normalization (one feature constant: zero variance, where
+    Keras divides by its floor 1e-7), and a Normalization(invert=True) scaling a prediction back."""
+    rng = np.random.default_rng(WEIGHT_SEED)
+    mean, std = [100.0, -3.0, 0.5, 7.0, 1.0], [20.0, 0.1, 1.0, 3.0, 0.0]
+    norm = k.layers.Normalization(name="standardize")
+    norm.adapt(rng.normal(mean, std, size=(64, 5)).astype("float32"))
+    inp = k.Input((5,), name="features")
+    x = k.layers.Dense(3, name="dense")(norm(inp))
+    out = k.layers.Normalization(mean=[1.0, -2.0, 0.5], variance=[4.0, 0.25, 0.0], invert=True, name="unscale")(x)
+    return nontrivial_weights(k.Model(inp, out, name="normalization_adapted"))
+
+
+def _application_modules(k):
+    """keras.applications' convnext and inception_resnet_v2 modules, where LayerScale and CustomScaleLayer live."""
+    if k.__name__ == "tf_keras":
+        from tf_keras.src.applications import convnext, inception_resnet_v2
+    else:
+        from keras.src.applications import convnext, inception_resnet_v2
+    return convnext, inception_resnet_v2
+
+
+def application_layers(k):
+    """ConvNeXt's LayerScale and InceptionResNetV2's CustomScaleLayer, the classes keras.applications defines."""
+    convnext, inception_resnet_v2 = _application_modules(k)
+    inp = k.Input((4, 4, 6), name="image")
+    x = k.layers.Conv2D(6, 1, name="branch")(inp)
+    x = convnext.LayerScale(0.5, 6, name="layer_scale")(x)
+    out = inception_resnet_v2.CustomScaleLayer(0.17, name="custom_scale")([inp, x])
+    return nontrivial_weights(k.Model(inp, out, name="application_layers"))
+
+
+def augmentation_in_model(k):
+    """Image augmentation inside the model, as TensorFlow's image-classification and transfer-learning tutorials
+    write it: a RandomCrop to the input's own size, then a nested Sequential of random layers, all the identity
+    at inference."""
+    layers = k.layers
+    inp = k.Input((8, 8, 3), name="image")
+    x = layers.RandomCrop(8, 8, name="crop")(inp)
+    random = [
+        layers.RandomFlip("horizontal", name="flip"),
+        layers.RandomRotation(0.1, name="rotate"),
+        layers.RandomZoom(0.1, name="zoom"),
+        layers.RandomTranslation(0.1, 0.1, name="translate"),
+        layers.RandomContrast(0.2, name="contrast"),
+    ]
+    if k.__name__ == "tf_keras":  # Keras 3 has no RandomHeight, RandomWidth (RandomBrightness: augmentation_keras3)
+        random += [
+            layers.RandomBrightness(0.2, name="brightness"),
+            layers.RandomHeight(0.2, name="height"),
+            layers.RandomWidth(0.2, name="width"),
+        ]
+    x = k.Sequential([k.Input((8, 8, 3)), *random], name="augment")(x)
+    x = layers.Rescaling(1.0 / 255, name="rescale")(x)
+    x = layers.Conv2D(4, 3, activation="relu", name="conv")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    return nontrivial_weights(k.Model(inp, layers.Dense(2, name="head")(x), name="augmentation_in_model"))
+
+
+def augmentation_keras3(k):
+    """Keras 3's other augmentation layers in a row (each the identity at inference), before a convolution.
+    (Equalization is left out: Keras 3.15 returns its very input tensor when building, so a model holding it after
+    another layer does not build.)"""
+    layers = k.layers
+    inp = k.Input((8, 8, 3), name="image")
+    x = inp
+    for cls, kwargs in (
+        ("RandAugment", {}),
+        ("MixUp", {}),
+        ("CutMix", {}),
+        ("AugMix", {}),
+        ("Solarization", {"addition_factor": 0.2, "threshold_factor": 0.5}),
+        ("RandomGrayscale", {}),
+        ("RandomHue", {"factor": 0.2}),
+        ("RandomSaturation", {"factor": 0.2}),
+        ("RandomSharpness", {"factor": 0.2}),
+        ("RandomShear", {"x_factor": 0.2}),
+        ("RandomPerspective", {}),
+        ("RandomErasing", {}),
+        ("RandomGaussianBlur", {}),
+        ("RandomColorJitter", {"brightness_factor": 0.2}),
+        ("RandomColorDegeneration", {"factor": 0.2}),
+        ("RandomInvert", {}),
+        ("RandomPosterization", {"factor": 4}),
+        ("RandomElasticTransform", {}),
+        ("RandomBrightness", {"factor": 0.2}),
+    ):
+        x = getattr(layers, cls)(**kwargs, name=snake(cls))(x)
+    x = layers.Conv2D(2, 3, name="conv")(x)
+    return nontrivial_weights(k.Model(inp, x, name="augmentation_keras3"))
+
+
+def tf_ops(k):
+    """TensorFlow functions applied to tf_keras tensors (TFOpLambda, SlicingOpLambda), as MobileNetV3
+    (`x + 3.0`, `* (1/6)`), RegNet (`tf.math.multiply(x, y)`, `tf.nn.silu`) and EfficientNet's ImageNet
+    preprocessing (a per-channel multiply) write them, with activations, reshapes, transposes, concatenation
+    and slices."""
+    import tensorflow as tf
+
+    inp = k.Input((4, 6), name="series")
+    a = tf.math.multiply(inp, tf.reshape([0.5, 1.0, 1.5, 2.0, 2.5, 3.0], [1, 1, 6]))
+    a = k.layers.ReLU(6.0, name="relu6")(a + 3.0) * (1.0 / 6.0)
+    b = 2.0 - k.layers.Dense(6, name="dense")(inp) / 4.0
+    c = tf.math.multiply(a, b) + (a - b)
+    d = tf.concat([tf.nn.silu(c), tf.math.sigmoid(c), tf.math.tanh(c), tf.nn.gelu(c), tf.nn.softplus(c)], axis=-1)
+    e = tf.reshape(tf.transpose(tf.nn.relu6(d - 0.5), [0, 2, 1]), [-1, 120])
+    image = tf.reshape(inp, [-1, 2, 12, 1])
+    crop = image[:, 1:, 2:-3]
+    return nontrivial_weights(k.Model(inp, [e, tf.nn.softmax(d), inp[:, 1:-1], crop], name="tf_ops"))
+
+
+def group_normalization_after_dense(k):
+    """A GroupNormalization whose input shape a tf_keras file does not record (it follows a Dense)."""
+    inp = k.Input((6, 6, 4), name="image")
+    x = k.layers.Dense(4, name="dense")(inp)
+    return nontrivial_weights(k.Model(inp, k.layers.GroupNormalization(2, name="group_norm")(x), name="gn"))
+
+
+def augmentation_in_training_mode(k):
+    """A RandomWidth called with training=True: it resizes at inference too, so it is not removed."""
+    inp = k.Input((6, 6, 3), name="image")
+    return k.Model(inp, k.layers.RandomWidth(0.5, name="width")(inp, training=True), name="augment_always")
 
 
 # --- the companion tier: what only the companion module's JavaScript runs -----------------------------------------

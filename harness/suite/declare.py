@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from harness.suite.builders import App, Chain, Spec
+from harness.suite.builders import App, Attend, Chain, Spec
 from harness.suite.case import PASS, Case, Expect, InputSpec, Omission, ToleranceOverride
 from harness.vocabulary import FLAVOURS
 
@@ -53,6 +53,7 @@ REQUIRED: dict[str, dict] = {
     "Conv1DTranspose": {"filters": 2, "kernel_size": 3},
     "SeparableConv1D": {"filters": 2, "kernel_size": 3},
     "EinsumDense": {"equation": "ab,bc->ac", "output_shape": 3},
+    "MultiHeadAttention": {"num_heads": 2, "key_dim": 4},
     "GroupNormalization": {"groups": 2},
     "Normalization": {"mean": 0.5, "variance": 2.0},
 }
@@ -165,6 +166,22 @@ def layer(
     )
 
 
+def attending(cls, options, shapes, rules, call=None, label=None, tier="lowered", **kw) -> Case:
+    """A case around one attention layer on inputs `shapes` (query, value, key; one: self-attention), called
+    with the keyword arguments `call`."""
+    options, call = dict(options or {}), dict(call or {})
+    return Case(
+        name=case_name(cls, {**options, **call}, label),
+        tier=tier,
+        build=Attend(tuple(shapes), Spec(cls, {**REQUIRED.get(cls, {}), **options}), tuple(call.items())),
+        layer_classes=(cls,),
+        options=plain({**options, **call}),
+        lowered=tuple(rules.split()),
+        formats=None if tier == "reject" else ONE_FILE_PER_FORMAT,
+        **kw,
+    )
+
+
 def activation(name: str, *, label=None, **kw) -> Case:
     return layer("Activation", {"activation": name}, (3, 5), label=label or name, **kw)
 
@@ -196,6 +213,7 @@ IMG = (6, 6, 3)  # channels_last image
 IMG_CF = (3, 6, 6)  # channels_first image (output width != channels: see the note above)
 IMG_CF_CONV = (3, 6, 7)  # for 4-filter 3x3 convolutions: a 6x6 input would give a 4-wide output
 SEQ = (6, 3)  # (timesteps, features)
+SEQ_ATTN = (5, 8)  # (sequence length, features) of the attention cases
 VOL = (4, 4, 4, 2)  # 3D volume, channels_last
 VOL_CF = (2, 4, 4, 5)  # a 3-filter 2x2x2 Conv3D gives width 4, not 3
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from harness.suite import builders as b
-from harness.suite.builders import App, Spec
+from harness.suite.builders import Spec
 from harness.suite.case import Case
 from harness.suite.declare import (
     IMG,
     K3,
     SEQ,
+    SEQ_ATTN,
     TFJS_SRC,
     TFK,
     UNKNOWN,
     VOL,
+    attending,
     graph,
     only,
     refused,
@@ -30,28 +32,12 @@ REJECT_CASES = [
         "needs_python_code",
         "a registered custom layer runs Python code TF.js does not have",
     ),
-    Case(
-        name="tensor_op",
-        tier="reject",
-        build=b.tensor_op,
-        layer_classes=("Dense", "TFOpLambda"),
-        expect=reject("needs_python_code", "tf_keras writes `x * 2.0` as a TFOpLambda, Python TF.js cannot run"),
-        **only(TFK, "Keras 3 writes `x * 2.0` as an op node the converter lowers (lowered tier: keras_ops)"),
-    ),
     refused_graph(
         b.keras_op_unlowerable,
         ["Dense", "TFOpLambda"],
         "needs_python_code",
         "exponential of a tensor: a TFOpLambda (tf_keras) or a Keras 3 op node (Exp) no TF.js layer computes",
     ),
-    refused_graph(b.attention, ["Attention"], "unknown_layer", UNKNOWN),
-    refused_graph(
-        b.mha, ["MultiHeadAttention"], "unknown_layer", "TF.js 4.22 does not export MultiHeadAttention (layers/nlp)"
-    ),
-    refused("Normalization", {}, (4,), "unknown_layer", UNKNOWN),
-    refused("GroupNormalization", {}, (4, 4), "unknown_layer", UNKNOWN),
-    refused("UnitNormalization", {}, (4,), "unknown_layer", UNKNOWN),
-    refused("EinsumDense", {}, (4,), "unknown_layer", UNKNOWN),
     refused("ZeroPadding3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("Cropping3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("UpSampling3D", {}, VOL, "unknown_layer", UNKNOWN),
@@ -69,6 +55,69 @@ REJECT_CASES = [
     # constructs the lowering stage covers, in forms it does not lower (converter/lowering.py refuses)
     refused("Conv1DTranspose", {"dilation_rate": 2}, (5, 3), "not_lowerable", "a dilated Conv1DTranspose"),
     refused("GlobalMaxPooling3D", {"keepdims": True}, VOL, "not_lowerable", "keepdims of a rank-5 pooling"),
+    # attention in the forms the lowering does not cover (converter/lowering/attention.py refuses them by name)
+    refused_graph(
+        b.mha_masked,
+        ["Embedding", "MultiHeadAttention"],
+        "not_lowerable",
+        "a Keras mask (Embedding(mask_zero=True)) reaches MultiHeadAttention, which applies it to its scores",
+    ),
+    attending(
+        "MultiHeadAttention",
+        {},
+        [SEQ_ATTN],
+        "",
+        {"return_attention_scores": True},
+        tier="reject",
+        expect=reject("not_lowerable", "returned attention scores: a second output no TF.js layer computes"),
+    ),
+    refused(
+        "EinsumDense",
+        {"equation": "abc,bd->acd", "output_shape": (8, 3)},
+        SEQ_ATTN,
+        "not_lowerable",
+        "an EinsumDense contracting an axis other than the input's last",
+        label="abc,bd_to_acd",
+    ),
+    refused(
+        "RandomCrop",
+        {"height": 4, "width": 4},
+        IMG,
+        "not_lowerable",
+        "RandomCrop resizes a 6x6 input to 4x4 at inference: not the identity the lowering removes",
+    ),
+    refused(
+        "AutoContrast",
+        {},
+        IMG,
+        "unknown_layer",
+        "AutoContrast is not random: it rescales every image to its own range at inference too",
+        **only(K3, "tf_keras has no AutoContrast"),
+    ),
+    Case(
+        name="augmentation_in_training_mode",
+        tier="reject",
+        build=b.augmentation_in_training_mode,
+        layer_classes=("RandomWidth",),
+        expect=reject(
+            "not_lowerable",
+            "an augmentation layer called with training=True augments at inference too; the converter removes "
+            "augmentation only where Keras passes the input through (and never maps to TF.js's RandomWidth, "
+            f"which resizes whatever `training` is: {TFJS_SRC}layers/preprocessing/random_width.ts)",
+        ),
+        **only(TFK, "Keras 3 has no RandomWidth"),
+    ),
+    Case(
+        name="group_normalization_after_dense",
+        tier="reject",
+        build=b.group_normalization_after_dense,
+        layer_classes=("Dense", "GroupNormalization"),
+        expect=reject(
+            "not_lowerable",
+            "the lowering reshapes to the input's static shape, which a tf_keras file records only for an input",
+        ),
+        **only(TFK, "a Keras 3 file records every layer's input shape: lowered (GroupNormalization cases)"),
+    ),
     refused_graph(
         b.relu_slope_sequential,
         ["ReLU"],
@@ -146,15 +195,6 @@ REJECT_CASES = [
         "TF.js has no Discretization layer; the companion module runs it",
         label="without_companion",
     ),
-    refused(
-        "RandomWidth",
-        {},
-        IMG,
-        "unsupported_value",
-        f"{TFJS_SRC}layers/preprocessing/random_width.ts RandomWidth.call resizes whatever `training` is; "
-        "Keras returns the input unchanged at inference",
-        **only(TFK, "Keras 3 has no RandomWidth"),
-    ),
     # Keras 3 Bidirectional forces zero_output_for_mask=True on a wrapped RNN returning sequences; TF.js
     # repeats the last output on masked steps instead.
     graph(
@@ -169,13 +209,5 @@ REJECT_CASES = [
             "Keras 3 zero-fills masked steps of a Bidirectional RNN's sequence output "
             "(zero_output_for_mask=True); TF.js repeats the last output",
         ),
-    ),
-    Case(
-        name="EfficientNetB0[32x32x3]",
-        tier="reject",
-        build=App("EfficientNetB0", (32, 32, 3)),
-        layer_classes=("Normalization", "Rescaling"),
-        expect=reject("unknown_layer", "EfficientNet starts with a Normalization layer, which TF.js does not have"),
-        slow=True,
     ),
 ]
