@@ -100,18 +100,18 @@ def project(tmp_path_factory):
 MODELS = [("keras3", ".keras"), ("keras3", ".h5"), ("tf_keras", ".h5")]
 
 
-def _certify(browser, project, tmp_path, flavour, suffix, script):
+def _certify(session, project, tmp_path, flavour, suffix, script):
     path = project / f"{flavour}{suffix}"
     code = UserCode(project / f"layers_{flavour}.py", (project / script,))
-    backends = list(browser.backends)
-    return user.certify_file(browser, path, path.name, backends, None, tmp_path / "work", tmp_path / "artifacts", code)
+    backends = list(session.backends)
+    return user.certify_file(session, path, path.name, backends, None, tmp_path / "work", tmp_path / "artifacts", code)
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("flavour, suffix", MODELS)
-def test_a_correct_port_is_certified_on_every_backend(browser, project, tmp_path, flavour, suffix):
-    records = _certify(browser, project, tmp_path, flavour, suffix, "right.js")
-    assert [r.backend for r in records] == list(browser.backends)
+def test_a_correct_port_is_certified_on_every_backend(tfjs_browser, project, tmp_path, flavour, suffix):
+    records = _certify(tfjs_browser, project, tmp_path, flavour, suffix, "right.js")
+    assert [r.backend for r in records] == list(tfjs_browser.backends)
     for r in records:
         assert r.outcome == "pass" and r.ok, (r.id, r.outcome, r.message)
         assert "Scale" in r.layer_classes
@@ -120,8 +120,8 @@ def test_a_correct_port_is_certified_on_every_backend(browser, project, tmp_path
 
 @pytest.mark.browser
 @pytest.mark.parametrize("flavour, suffix", MODELS)
-def test_a_wrong_port_fails_and_the_report_names_the_custom_layer(browser, project, tmp_path, flavour, suffix):
-    records = _certify(browser, project, tmp_path, flavour, suffix, "wrong.js")
+def test_a_wrong_port_fails_and_the_report_names_the_custom_layer(tfjs_browser, project, tmp_path, flavour, suffix):
+    records = _certify(tfjs_browser, project, tmp_path, flavour, suffix, "wrong.js")
     for r in records:
         assert r.outcome == "mismatch" and not r.ok, (r.id, r.outcome, r.message)
         assert r.first_divergence is not None
@@ -130,19 +130,19 @@ def test_a_wrong_port_fails_and_the_report_names_the_custom_layer(browser, proje
 
 
 @pytest.mark.browser
-def test_a_port_that_does_not_load_fails_at_its_own_stage(browser, project, tmp_path):
-    records = _certify(browser, project, tmp_path, "keras3", ".keras", "broken.js")
+def test_a_port_that_does_not_load_fails_at_its_own_stage(tfjs_browser, project, tmp_path):
+    records = _certify(tfjs_browser, project, tmp_path, "keras3", ".keras", "broken.js")
     for r in records:
         assert (r.outcome, r.stage) == ("load_error", "script"), (r.id, r.outcome, r.stage, r.message)
         assert "broken.js" in r.message
 
 
 @pytest.mark.browser
-def test_without_the_port_the_custom_class_is_refused(browser, project, tmp_path):
+def test_without_the_port_the_custom_class_is_refused(tfjs_browser, project, tmp_path):
     """The user's module is imported above (the class is registered with Keras), but no port is named: the
     converter refuses the class, as for any custom layer."""
     path = project / "keras3.keras"
-    records = user.certify_file(browser, path, path.name, ["cpu"], None, tmp_path / "w", tmp_path / "a")
+    records = user.certify_file(tfjs_browser, path, path.name, ["cpu"], None, tmp_path / "w", tmp_path / "a")
     assert records[0].outcome == "rejected"
     assert [(rc.layer, rc.class_name, rc.code) for rc in records[0].reason_codes] == [
         ("scale", "my_layers>Scale", "needs_python_code")
