@@ -213,16 +213,16 @@ LOWERINGS = {
         why_not_for_training="the layers are removed, where Keras drops out or adds the activity loss while training",
     ),
     "tf_op_lambda": Lowering(
-        "tf_keras TFOpLambda layers (a TensorFlow function on a Keras tensor: MobileNetV3's `x + 3.0`, RegNet's "
-        "`tf.math.multiply(x, y)` and `tf.nn.silu`); its node holds the constants, as data",
-        "add/subtract/multiply/divide by a constant (a number, or one per channel): Rescaling; of two tensors: "
-        "Add, Multiply, Rescaling(-1) + Add; relu, relu6, sigmoid, tanh, silu, gelu, softmax, elu, selu, "
-        "softplus, softsign: Activation; reshape: Reshape; transpose keeping the batch: Permute; concat: "
-        "Concatenate. Any other function is refused by name",
-        "the same operations; x / c becomes x * float32(1/c), within an ulp. A per-channel constant needs the "
-        "input's last dimension (a constant that would broadcast the input to another shape is refused)",
+        "tf_keras TFOpLambda layers of a TensorFlow function other than arithmetic (RegNet's `tf.nn.silu`); the "
+        "config names the function, as data (arithmetic: scalar_op and tensor_op)",
+        "relu, relu6, sigmoid, tanh, silu, gelu, softmax, elu, selu, softplus, softsign: Activation; reshape: "
+        "Reshape; transpose keeping the batch axis: Permute; concat: Concatenate. Any other function is refused, "
+        "by name",
+        "the same function (tf.nn.silu is TF.js's swish, x * sigmoid(x)); a reshape's -1 is resolved from the "
+        "static shape, never written (TF.js would keep it in its static shape)",
         training_exact=False,
-        why_not_for_training="constants are written into layer configs; its gradients are not certified",
+        why_not_for_training="no train case certifies gradients through these Activation, Reshape, Permute "
+        "and Concatenate layers in place of TensorFlow's functions",
     ),
     "tf_op_slice": Lowering(
         "tf_keras SlicingOpLambda `x[:, a:b]` (rank 3) and `x[:, a:b, c:d]` (rank 4): contiguous slices of the "
@@ -233,9 +233,13 @@ LOWERINGS = {
         why_not_for_training="its gradients through Cropping2D are not certified",
     ),
     "scalar_op": Lowering(
-        "Keras 3 tensor arithmetic with a constant (x + c, x - c, x * c, x / c; as in MobileNetV3's hard_sigmoid)",
-        "Rescaling(scale, offset)",
-        "x * 1 + c and x * c + 0 are exactly x + c and x * c; x / c becomes x * (1/c), as Keras's graph computes",
+        "Keras 3 tensor arithmetic with a constant (x + c, x - c, x * c, x / c; as in MobileNetV3's hard_sigmoid), "
+        "and tf_keras's TFOpLambda of it, whose constant may also be one per channel (EfficientNet's ImageNet "
+        "preprocessing)",
+        "Rescaling(scale, offset), with lists over the last axis for a per-channel constant",
+        "x * 1 + c and x * c + 0 are exactly x + c and x * c; x / c becomes x * (1/c), as Keras's graph computes. "
+        "A per-channel constant needs the input's last dimension (one that would broadcast the input to another "
+        "shape is refused)",
     ),
     "multi_head_attention": Lowering(
         "MultiHeadAttention on rank-3 inputs, without masks or returned scores (TF.js 4.22 registers no such "
@@ -286,7 +290,8 @@ LOWERINGS = {
         "would train apart",
     ),
     "tensor_op": Lowering(
-        "Keras 3 arithmetic of two tensors (x + y, x - y, x * y), and keras.ops.relu6",
+        "Keras 3 arithmetic of two tensors (x + y, x - y, x * y), and keras.ops.relu6; tf_keras's TFOpLambda of "
+        "the same arithmetic (ConvNeXt's and RegNet's `x + skip`, RegNet's `tf.math.multiply(x, y)`)",
         "Add, Add with Rescaling(-1), Multiply; ReLU(max_value=6)",
         "the same operations",
     ),

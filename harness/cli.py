@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.vocabulary import BACKENDS
+from harness.vocabulary import BACKENDS, DEFAULT_BACKENDS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -29,9 +29,9 @@ class UsageError(Exception):
 
 
 def _backends(values) -> list[str]:
-    """`--backend` values, repeatable and comma-separated, deduplicated in order."""
+    """`--backend` values, repeatable and comma-separated, deduplicated in order (none: DEFAULT_BACKENDS)."""
     out = []
-    for value in values or [",".join(BACKENDS)]:
+    for value in values or [",".join(DEFAULT_BACKENDS)]:
         for name in filter(None, (v.strip().lower() for v in value.split(","))):
             if name not in BACKENDS:
                 raise UsageError(f"--backend: unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
@@ -126,7 +126,7 @@ def cmd_certify(args) -> int:
             "for a split run, merge the shards, then tfjs-certify compare --update-baseline)"
         )
     code = _user_code(args, models)
-    backends = _backends(args.backend)
+    backends = _backends(args.backend) if args.backend else None  # None: the default, sample included
     from harness.pipeline import reference, run
 
     if not models:
@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         action="append",
         metavar="NAME[,NAME]",
-        help="TF.js backend(s) to certify on; repeatable or comma list (default: cpu,wasm,webgl)",
+        help="TF.js backend(s) to certify on, of cpu, wasm, webgl, webgpu; repeatable or comma list (default: "
+        "cpu, wasm and webgl, and for the reference suite webgpu on a sample of it)",
     )
     c.add_argument(
         "-k",
@@ -434,7 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--inputs", metavar="FILE", help="inputs (.npz, or a .json mapping; default: MODEL.npz, else seeded)"
     )
-    q.add_argument("--backend", action="append", metavar="NAME[,NAME]", help="backends to certify on (default: all)")
+    q.add_argument(
+        "--backend", action="append", metavar="NAME[,NAME]", help="backends to certify on (default: cpu, wasm, webgl)"
+    )
     q.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
     q.add_argument("--verbose", action="store_true", help="tracebacks on errors")
     q.set_defaults(func=cmd_plan)

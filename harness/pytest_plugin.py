@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-BACKENDS = ("cpu", "wasm", "webgl")  # harness.vocabulary.BACKENDS, without importing the harness
+BACKENDS = ("cpu", "wasm", "webgl", "webgpu")  # harness.vocabulary.BACKENDS, without importing the harness
+DEFAULT_BACKENDS = "cpu,wasm,webgl"  # harness.vocabulary.DEFAULT_BACKENDS
 RECORDS = pytest.StashKey[list]()  # a test's records, on its item
 SHARD = pytest.StashKey[dict]()  # which shard of a split run this is (harness.pipeline.shard.shard_info)
 STATE = pytest.StashKey["_Session"]()
@@ -67,7 +68,8 @@ def pytest_addoption(parser):
         dest="tfjs_backend",
         default=None,
         metavar="NAME[,NAME]",
-        help="certify on these TF.js backends only (default: cpu,wasm,webgl)",
+        help="certify on these TF.js backends, of cpu, wasm, webgl, webgpu (default: ini tfjs_backends, else "
+        f"{DEFAULT_BACKENDS})",
     )
     group.addoption(
         "--tfjs-reports",
@@ -91,6 +93,9 @@ def pytest_addoption(parser):
         help="after a full run, rewrite the baseline from its results instead of gating on it",
     )
     parser.addini("tfjs_reports", "where tfjs-certify writes its reports (relative to the rootdir)", default=None)
+    parser.addini(
+        "tfjs_backends", "the TF.js backends a run certifies on unless --tfjs-backend names some", default=None
+    )
     parser.addini("tfjs_baseline", "the baseline tfjs-certify gates on (relative to the rootdir)", default=None)
 
 
@@ -102,9 +107,14 @@ def pytest_configure(config):
     config.pluginmanager.register(session, "tfjs_certify-session")
 
 
+def named_backends(config) -> bool:
+    """Whether the run named its backends (--tfjs-backend), rather than taking the default."""
+    return bool(config.getoption("tfjs_backend"))
+
+
 def selected_backends(config) -> list[str]:
-    values = config.getoption("tfjs_backend") or []
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()] or list(BACKENDS)
+    values = config.getoption("tfjs_backend") or [config.getini("tfjs_backends") or DEFAULT_BACKENDS]
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()] or DEFAULT_BACKENDS.split(",")
     unknown = [n for n in names if n not in BACKENDS]
     if unknown:
         raise pytest.UsageError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")

@@ -11,8 +11,13 @@ from typing import Literal
 from js_runner import stages
 
 # TF.js backends a record can be certified on, in report order.
-BACKENDS = ("cpu", "wasm", "webgl")
-Backend = Literal["cpu", "wasm", "webgl"]
+BACKENDS = ("cpu", "wasm", "webgl", "webgpu")
+Backend = Literal["cpu", "wasm", "webgl", "webgpu"]
+# What a run certifies on when it names no backend: a user's models on these; the reference suite on these,
+# every variant, and on the sampled backends, a sample of the suite (harness/suite/sample.py): WebGPU runs on
+# SwiftShader here, 5 to 10 times slower than cpu. Naming a backend certifies everything on it.
+DEFAULT_BACKENDS = ("cpu", "wasm", "webgl")
+SAMPLED_BACKENDS = ("webgpu",)
 
 # Keras flavours: Keras 3 (`keras`) and Keras 2 (`tf_keras`).
 FLAVOURS = ("keras3", "tf_keras")

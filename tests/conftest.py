@@ -85,14 +85,26 @@ def _variant(item):
     return callspec.params.get("variant") if callspec else None
 
 
+def _suite_sample() -> frozenset[str]:
+    from harness.suite import CASES
+    from harness.suite.sample import sample
+
+    return sample(CASES)
+
+
 @pytest.hookimpl(trylast=True)  # after -k and -m: a shard is a part of what they selected
 def pytest_collection_modifyitems(config, items):
-    backends = set(plugin.selected_backends(config))
+    from harness.suite.sample import backends_for
+
+    backends = plugin.selected_backends(config)
+    named, sampled = plugin.named_backends(config), _suite_sample()
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec and "variant" in callspec.params else None
-        (drop if backend is not None and backend not in backends else keep).append(item)
+        # a sampled backend (webgpu) certifies the suite's sample unless named: harness/suite/sample.py
+        wanted = backend is None or backend in backends_for(callspec.params["variant"], backends, sampled, named)
+        (keep if wanted else drop).append(item)
     shard = _shard(config)
     if shard is not None:
         from harness.pipeline import shard as sharding
@@ -118,7 +130,8 @@ def pytest_tfjs_certify_selection(config, nodeids):
     """The (variant, backend) records the selected tests of tests/test_certify.py stand for."""
     from harness.results.compat import omissions
     from harness.suite import CASES
-    from harness.suite.case import certification_params, expand
+    from harness.suite.case import certification_params
+    from harness.suite.sample import suite_records
 
     backends = plugin.selected_backends(config)
     params = {
@@ -128,7 +141,7 @@ def pytest_tfjs_certify_selection(config, nodeids):
     chosen = [params[n] for n in nodeids if n in params]
     expected = [(v, b) for v, b0 in chosen for b in ([b0] if b0 else backends)]
     filters = []
-    if len(expected) < len(expand(CASES, plugin.BACKENDS)):
+    if plugin.named_backends(config) or len(expected) < len(suite_records(CASES)):
         opt = config.option
         if getattr(opt, "keyword", ""):
             filters.append(f"-k {opt.keyword}")

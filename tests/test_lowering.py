@@ -572,7 +572,7 @@ def test_tf_keras_tensorflow_functions_become_layers(tmp_path):
 
     model = tf_ops(tf_keras)
     x = np.random.default_rng(7).normal(size=(2, 4, 6)).astype("float32")
-    _lowered_matches(model, x, tmp_path, ["tf_op_lambda", "tf_op_slice"], ".h5", rtol=1e-5)
+    _lowered_matches(model, x, tmp_path, ["scalar_op", "tensor_op", "tf_op_lambda", "tf_op_slice"], ".h5", rtol=1e-5)
 
 
 @pytest.mark.parametrize("k", [keras, tf_keras], ids=["keras3", "tf_keras"])
@@ -706,3 +706,14 @@ def test_slices_with_a_step_an_index_or_bounds_from_an_unknown_size_are_refused(
     x = tf_keras.layers.Dense(4)(inp)
     for sliced in (x[:, ::2], x[:, 1], x[:, 1:3], x[:, :, 1:]):
         assert "not_lowerable" in _codes(tf_keras.Model(inp, sliced), tmp_path, ".h5")
+
+
+def test_a_compiled_model_with_augmentation_converts_uncompiled(tmp_path):
+    inp = keras.Input((6, 6, 3))
+    x = keras.layers.RandomFlip()(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    model.compile(optimizer="sgd", loss="mse")
+    analysis = converter.check(_save(model, tmp_path, "augmented"))
+    assert analysis.supported and not analysis.training.carried
+    (issue,) = analysis.training.issues
+    assert issue.code == "lowered_for_inference" and "augmentation" in issue.reason

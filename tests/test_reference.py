@@ -42,3 +42,38 @@ def test_a_closure_is_part_of_the_key():
     assert reference.builder_source(by_name("embedding_mask_lstm").build) != reference.builder_source(
         by_name("embedding_mask_gru").build
     )
+
+
+def test_keras_applications_own_layers_are_known_when_a_file_is_loaded(tmp_path):
+    """Keras cannot load its own ConvNeXt or InceptionResNetV2 .h5 without being given LayerScale and
+    CustomScaleLayer: the harness names them wherever it loads a model file (plans, user files)."""
+    import keras
+    import pytest
+    import tf_keras
+
+    for k, name in ((keras, "k3.h5"), (tf_keras, "tfk.h5")):
+        path = tmp_path / name
+        builders.application_layers(k).save(path)
+        with pytest.raises(ValueError, match="Unknown layer"):
+            k.models.load_model(str(path), compile=False)
+        assert [type(x).__name__ for x in reference.load_model(k, path).layers][-2:] == [
+            "LayerScale",
+            "CustomScaleLayer",
+        ]
+
+
+def test_converter_hash_follows_the_lowering_rules(monkeypatch, tmp_path):
+    """A cached conversion is kept until the converter's source changes, its lowering/ package included."""
+    import converter
+
+    root = tmp_path / "converter"
+    (root / "lowering").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "lowering" / "rules.py").write_text("A = 1\n")
+    monkeypatch.setattr(converter, "__file__", str(root / "__init__.py"))
+    reference.converter_hash.cache_clear()
+    before = reference.converter_hash()
+    (root / "lowering" / "rules.py").write_text("A = 2\n")
+    reference.converter_hash.cache_clear()
+    assert reference.converter_hash() != before
+    reference.converter_hash.cache_clear()

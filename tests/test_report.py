@@ -259,7 +259,7 @@ BROKEN = {
     "missing top-level key": (_drop(["summary"]), "summary"),
     "missing record key": (_drop(["records", 0, "outcome"]), "outcome"),
     "bad outcome": (_set(["records", 0, "outcome"], "passed"), "passed"),
-    "bad backend": (_set(["records", 1, "backend"], "webgpu"), "webgpu"),
+    "bad backend": (_set(["records", 1, "backend"], "webgl2"), "webgl2"),
     "bad flavour": (_set(["records", 0, "flavour"], "keras2"), "keras2"),
     "bad format": (_set(["records", 0, "format"], "pb"), "pb"),
     "bad tier": (_set(["records", 0, "tier"], "unit"), "unit"),

@@ -202,3 +202,57 @@ def test_channels_first_cases_are_certified_from_both_flavours():
         "Conv3D[data_format=channels_first]",
         "SeparableConv2D[data_format=channels_first]",
     }
+
+
+def test_webgpu_samples_every_layer_class_of_each_flavour_and_an_app():
+    """By default WebGPU certifies a sample (harness/suite/sample.py): it must still see every layer class the
+    suite certifies, in each flavour, and one app; naming the backend certifies every variant."""
+    from harness.suite.sample import APP, COVERED_TIERS, backends_for, sample, suite_records
+    from harness.vocabulary import DEFAULT_BACKENDS, FLAVOURS
+
+    sampled = sample(CASES)
+    by_id = {v.id: v for c in CASES for v in c.variants()}
+    for flavour in FLAVOURS:
+        wanted = {
+            cls
+            for c in CASES
+            if c.tier in COVERED_TIERS and flavour in c.flavours
+            if any(v.expect_on("webgpu").outcome == "pass" for v in c.variants())
+            for cls in c.layer_classes
+        }
+        seen = {cls for i in sampled if by_id[i].flavour == flavour for cls in by_id[i].case.layer_classes}
+        assert sorted(wanted - seen) == [], flavour
+    assert any(by_id[i].case.name == APP for i in sampled)
+    assert len(sampled) < len(by_id) / 4  # a sample, not the suite
+    records = suite_records(CASES)
+    on_webgpu = {v.id for v, b in records if b == "webgpu"}
+    refused = {v.id for c in CASES if c.expect.outcome == "reject" for v in c.variants()}
+    assert on_webgpu == sampled | refused
+    assert all(b in DEFAULT_BACKENDS for v, b in records if b != "webgpu")
+    some = by_id[sorted(set(by_id) - sampled - refused)[0]]
+    assert backends_for(some, ["cpu", "webgpu"], sampled, named=False) == ["cpu"]
+    assert backends_for(some, ["cpu", "webgpu"], sampled, named=True) == ["cpu", "webgpu"]
+
+
+def test_the_plugin_knows_the_vocabularys_backends():
+    from harness import pytest_plugin, vocabulary
+
+    assert pytest_plugin.BACKENDS == vocabulary.BACKENDS
+    assert pytest_plugin.DEFAULT_BACKENDS.split(",") == list(vocabulary.DEFAULT_BACKENDS)
+
+
+@pytest.mark.parametrize("flavour", ["keras", "tf_keras"])
+def test_an_app_normalization_computes_with_the_weights_it_saves(flavour):
+    """EfficientNet's Normalization reads its statistics into constants when built: nontrivial_weights' new
+    values reached the file, not the reference (which then disagreed with the file by 4e-4)."""
+    import importlib
+
+    from harness.suite.builders import nontrivial_weights, refreshed
+
+    k = importlib.import_module(flavour)
+    inp = k.Input((3,))
+    model = k.Model(inp, k.layers.Normalization()(inp))
+    x = np.ones((1, 3), "float32")
+    model = refreshed(nontrivial_weights(model))
+    mean, variance = model.layers[1].get_weights()[:2]
+    np.testing.assert_allclose(np.asarray(model(x)), (x - mean) / np.sqrt(variance), rtol=1e-6)

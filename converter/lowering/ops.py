@@ -100,11 +100,70 @@ def _scaled(values, fn) -> float | list:
     return fn(values) if isinstance(values, float) else [fn(v) for v in values]
 
 
+def _operands(site: Site):
+    """(op, x ref, y) of an arithmetic TFOpLambda; x may be tf_keras's constant marker, y a ref or a constant."""
+    fn = str(site.cfg.get("function"))
+    refs, kwargs = _call(site)
+    if "y" not in kwargs or len(refs) != 1:
+        raise Refuse(f"tf.{fn} is lowered with two operands only")
+    x, y = refs[0], kwargs.pop("y")
+    _no_more(site, kwargs)
+    return ARITHMETIC[fn], x, y
+
+
+@rule("tensor_op", "TFOpLambda")
+def tf_tensor_op(site: Site):
+    """tf_keras's arithmetic of two tensors, as Keras 3's op nodes of it (topology._lower_op)."""
+    fn = site.cfg.get("function")
+    if fn not in ARITHMETIC:
+        return None
+    op, x, y = _operands(site)
+    if x[0] == CONSTANT or not _is_ref(y):
+        return None  # with a constant: scalar_op
+    other = [*y, {}]
+    if op in ("add", "multiply"):
+        cls = "Add" if op == "add" else "Multiply"
+        return [_entry(site, cls, {}, [x, other])], f"tf.{fn} of two tensors -> {cls}"
+    if op == "subtract":
+        negate = make_entry("Rescaling", {"scale": -1.0, "offset": 0.0}, f"{site.name}__negate", [[other]])
+        add = _entry(site, "Add", {}, [x, [f"{site.name}__negate", 0, 0, {}]])
+        return [negate, add], f"tf.{fn} of two tensors -> Rescaling(scale=-1) + Add"
+    raise Refuse(f"tf.{fn} of two tensors: no TF.js layer divides")
+
+
+@rule("scalar_op", "TFOpLambda")
+def tf_scalar_op(site: Site):
+    """tf_keras's arithmetic of a tensor and a constant (a number, or one per channel) as a Rescaling."""
+    fn = site.cfg.get("function")
+    if fn not in ARITHMETIC:
+        return None
+    op, x, y = _operands(site)
+    constant_first = x[0] == CONSTANT
+    if constant_first and not _is_ref(y):
+        raise Refuse(f"tf.{fn} of two constants is not lowered")
+    tensor = [*y, {}] if constant_first else x
+    c = _per_channel(site, x[2] if constant_first else y)
+    scale: float | list
+    offset: float | list
+    if op == "add":
+        scale, offset = 1.0, c
+    elif op == "subtract":
+        scale, offset = (-1.0, c) if constant_first else (1.0, _scaled(c, lambda v: -v))
+    elif op == "multiply":
+        scale, offset = c, 0.0
+    elif constant_first or 0.0 in (c if isinstance(c, list) else [c]):
+        raise Refuse(f"tf.{fn} of a constant by a tensor, or by zero: no TF.js layer computes it")
+    else:
+        scale, offset = _scaled(c, lambda v: f32(1.0 / v)), 0.0
+    return [_entry(site, "Rescaling", {"scale": scale, "offset": offset}, [tensor])], (
+        f"tf.{fn} with a constant -> Rescaling(scale, offset)"
+    )
+
+
 @rule("tf_op_lambda", "TFOpLambda")
 def tf_op_lambda(site: Site):
+    """tf_keras's activations, reshape, transpose and concat of tensors."""
     fn = str(site.cfg.get("function"))
-    if fn in ARITHMETIC:
-        return _arithmetic(site, ARITHMETIC[fn])
     if fn in ACTIVATIONS:
         refs, kwargs = _call(site)
         for key, want in ACTIVATION_KWARGS.items():
@@ -131,45 +190,6 @@ def tf_op_lambda(site: Site):
             raise Refuse(f"tf.concat over axis {axis} is not lowered")
         return [_entry(site, "Concatenate", {"axis": axis}, refs)], f"tf.concat(axis={axis}) -> Concatenate"
     return None  # support refuses it, naming the function
-
-
-def _arithmetic(site: Site, op: str):
-    fn = site.cfg.get("function")
-    refs, kwargs = _call(site)
-    if "y" not in kwargs or len(refs) != 1:
-        raise Refuse(f"tf.{fn} is lowered with two operands only")
-    x, y = refs[0], kwargs.pop("y")
-    _no_more(site, kwargs)
-    if x[0] != CONSTANT and _is_ref(y):  # tensor (op) tensor
-        other = [*y, {}]
-        if op == "add" or op == "multiply":
-            cls = "Add" if op == "add" else "Multiply"
-            return [_entry(site, cls, {}, [x, other])], f"tf.{fn} of two tensors -> {cls}"
-        if op == "subtract":
-            negate = make_entry("Rescaling", {"scale": -1.0, "offset": 0.0}, f"{site.name}__negate", [[other]])
-            add = _entry(site, "Add", {}, [x, [f"{site.name}__negate", 0, 0, {}]])
-            return [negate, add], f"tf.{fn} of two tensors -> Rescaling(scale=-1) + Add"
-        raise Refuse(f"tf.{fn} of two tensors: no TF.js layer divides")
-    constant_first = x[0] == CONSTANT
-    if constant_first and not _is_ref(y):
-        raise Refuse(f"tf.{fn} of two constants is not lowered")
-    tensor = [*y, {}] if constant_first else x
-    c = _per_channel(site, x[2] if constant_first else y)
-    scale: float | list
-    offset: float | list
-    if op == "add":
-        scale, offset = 1.0, c
-    elif op == "subtract":
-        scale, offset = (-1.0, c) if constant_first else (1.0, _scaled(c, lambda v: -v))
-    elif op == "multiply":
-        scale, offset = c, 0.0
-    elif constant_first or 0.0 in (c if isinstance(c, list) else [c]):
-        raise Refuse(f"tf.{fn} of a constant by a tensor, or by zero: no TF.js layer computes it")
-    else:
-        scale, offset = _scaled(c, lambda v: f32(1.0 / v)), 0.0
-    return [_entry(site, "Rescaling", {"scale": scale, "offset": offset}, [tensor])], (
-        f"tf.{fn} with a constant -> Rescaling(scale, offset)"
-    )
 
 
 def _reshape(site: Site):

@@ -311,12 +311,14 @@ def _load(k, source, native):
     """The model in `source`; Keras 3.15 cannot load its own legacy .h5 of a model with op nodes taking a
     constant (`x + 3.0`: "Only input tensors may be passed as positional arguments"), so then the same
     model's native .keras file (same layers, same names, same weights)."""
+    from harness.pipeline.reference import load_model
+
     try:
-        return k.models.load_model(str(source), compile=False)
+        return load_model(k, source)
     except ValueError:
         if native is None or Path(native) == Path(source):
             raise
-        return k.models.load_model(str(native), compile=False)
+        return load_model(k, native)
 
 
 def cached_plan(prepared, source, budget: float) -> Plan:

@@ -67,6 +67,26 @@ def keras_module(flavour: str):
         return keras
 
 
+def application_objects(k) -> dict:
+    """The layers keras.applications defines outside keras.layers (ConvNeXt's LayerScale, InceptionResNetV2's
+    CustomScaleLayer, which tf_keras registers as `Custom>CustomScaleLayer`): Keras must be given them to load
+    its own .h5 files of those models (a .keras file names their module)."""
+    if k.__name__ == "tf_keras":
+        from tf_keras.src.applications import convnext, inception_resnet_v2
+    else:
+        from keras.src.applications import convnext, inception_resnet_v2
+    scale = inception_resnet_v2.CustomScaleLayer
+    return {"LayerScale": convnext.LayerScale, "CustomScaleLayer": scale, "Custom>CustomScaleLayer": scale}
+
+
+def load_model(k, path, custom_objects: dict | None = None):
+    """A model file loaded by its own Keras, uncompiled, with keras.applications' own layers known (and the user's
+    layer classes, when they opt in: harness/pipeline/custom.py)."""
+    return k.models.load_model(
+        str(path), compile=False, custom_objects={**application_objects(k), **(custom_objects or {})}
+    )
+
+
 @functools.cache
 def _version(package: str) -> str:
     from importlib.metadata import PackageNotFoundError, version

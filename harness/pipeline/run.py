@@ -23,7 +23,8 @@ from harness.pipeline.environment import environment, merge_environments
 from harness.pipeline.keyword import compile_expression
 from harness.results.record import Record
 from harness.suite.case import Variant
-from harness.vocabulary import BACKENDS
+from harness.suite.sample import backends_for, sample
+from harness.vocabulary import BACKENDS, DEFAULT_BACKENDS
 
 TIMEOUT_S = 120.0
 PROGRESS_INTERVAL_S = 30.0  # how often a run whose output is no terminal (CI, a log file) says how far it is
@@ -46,15 +47,16 @@ def quiet():
 
 
 def certify_variants(
-    session, variants, backends, workdir: Path, artifacts: Path, progress=None, task=None
+    session, variants, backends: dict[str, list[str]], workdir: Path, artifacts: Path, progress=None, task=None
 ) -> list[Record]:
-    """Certify suite variants with one browser (expected rejections need none)."""
+    """Certify suite variants with one browser (expected rejections need none); `backends`: each variant's, by
+    id (harness.suite.sample.backends_for)."""
     records = []
     for v in variants:
         if progress is not None:
             progress.update(task, description=v.id[:60])
         records += certify.certify_variant(
-            session if v.case.tier != "reject" else None, v, backends, workdir, artifacts
+            session if v.case.tier != "reject" else None, v, backends[v.id], workdir, artifacts
         )
         if progress is not None:
             progress.advance(task)
@@ -134,22 +136,26 @@ def _start_worker(backends, artifacts, cache):
     )
 
 
-def _work(ids) -> tuple[list[dict], dict]:
-    """Certify some suite variants, given by id, in a worker process."""
+def _work(chunk: dict[str, list[str]]) -> tuple[list[dict], dict]:
+    """Certify some suite variants, given by id with their backends, in a worker process."""
     from harness.suite import CASES
 
     by_id = {v.id: v for c in CASES for v in c.variants()}
     session = _WORKER["session"]
     records = certify_variants(
-        session, [by_id[i] for i in ids], _WORKER["backends"], Path(_WORKER["tmp"].name), _WORKER["artifacts"]
+        session, [by_id[i] for i in chunk], chunk, Path(_WORKER["tmp"].name), _WORKER["artifacts"]
     )
     return [r.to_json() for r in records], environment(session)
 
 
-def run_suite(variants, backends, workers, progress, artifacts: Path, console) -> tuple[list[Record], dict]:
+def run_suite(
+    variants, plan: dict[str, list[str]], workers, progress, artifacts: Path, console
+) -> tuple[list[Record], dict]:
+    """Certify `variants`, each on its backends in `plan` (by id), in one browser or in worker processes."""
     # Chunks of 8 variants: small, so progress moves; no more workers than chunks (each starts TensorFlow and a
     # browser of its own).
     workers = min(workers, -(-len(variants) // 8))
+    backends = [b for b in BACKENDS if any(b in bs for bs in plan.values())]
     if workers <= 1:  # one browser, progress per variant
         from js_runner import BrowserSession
 
@@ -158,17 +164,17 @@ def run_suite(variants, backends, workers, progress, artifacts: Path, console) -
             tempfile.TemporaryDirectory(prefix="tfjs-certify-") as tmp,
         ):
             task = progress.add_task("certifying", total=len(variants))
-            records = certify_variants(session, variants, backends, Path(tmp), artifacts, progress, task)
+            records = certify_variants(session, variants, plan, Path(tmp), artifacts, progress, task)
             return records, environment(session)
     ids = [v.id for v in variants]
-    chunks = [ids[i : i + 8] for i in range(0, len(ids), 8)]
+    chunks = [{i: plan[i] for i in ids[k : k + 8]} for k in range(0, len(ids), 8)]
     collected: list[Record] = []
     envs = []
     with concurrent.futures.ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(list(backends), str(artifacts), str(reference.cache_dir())),
+        initargs=(backends, str(artifacts), str(reference.cache_dir())),
     ) as pool:
         task = progress.add_task(f"certifying in {workers} workers", total=len(variants))
         futures = {pool.submit(_work, chunk): chunk for chunk in chunks}
@@ -210,7 +216,7 @@ def run_files(paths, names, backends, inputs, progress, artifacts: Path, code=No
 def run(
     models,
     *,
-    backends,
+    backends=None,
     select=None,
     out_dir=Path("reports"),
     workers=1,
@@ -223,10 +229,11 @@ def run(
     code: user.custom.UserCode | None = None,
 ) -> int:
     """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
-    and nothing regressed. `cases` replaces the reference suite (tests); `shard` certifies one shard of the
-    selection (harness.pipeline.shard); `code`: the user's own code for their model files (custom layers'
-    Python and JavaScript, the companion module). Progress is a live bar on a terminal, else a line every
-    `progress_interval_s` seconds."""
+    and nothing regressed. `backends`: the backends named (None: the default, DEFAULT_BACKENDS for model files;
+    for the suite, those and the sampled backends on the suite's sample, harness.suite.sample). `cases` replaces
+    the reference suite (tests); `shard` certifies one shard of the selection (harness.pipeline.shard); `code`:
+    the user's own code for their model files (custom layers' Python and JavaScript, the companion module).
+    Progress is a live bar on a terminal, else a line every `progress_interval_s` seconds."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -252,6 +259,7 @@ def run(
     with progress:
         info = None
         if models:
+            backends = list(backends or DEFAULT_BACKENDS)
             paths = list(dict.fromkeys(Path(m) for m in models))
             names = dict(zip(paths, user.case_names(paths)))  # from every file, so a shard names them alike
             mine = sharding.select_files(paths, shard)
@@ -264,16 +272,17 @@ def run(
             if cases is None:
                 from harness.suite import CASES as cases
             variants = select_variants(cases, select)
+            sampled = sample(cases)
+            named = backends is not None
+            plan = {v.id: backends_for(v, backends or BACKENDS, sampled, named) for v in variants}
             if shard is not None:
-                info = sharding.shard_info(shard, [v.id for v in variants], len(variants) * len(backends))
+                info = sharding.shard_info(shard, [v.id for v in variants], sum(len(b) for b in plan.values()))
                 variants = sharding.select_variants(variants, shard)
-            records, env = run_suite(variants, backends, workers, progress, artifacts, console)
+            records, env = run_suite(variants, plan, workers, progress, artifacts, console)
             chosen = list({v.case.name: v.case for v in variants}.values())
-            expected = [(v, b) for v in variants for b in backends]
+            expected = [(v, b) for v in variants for b in plan[v.id]]
             omitted = omissions(chosen)
-            filters = ([f"-k {select}"] if select else []) + (
-                [f"--backend {','.join(backends)}"] if set(backends) != set(BACKENDS) else []
-            )
+            filters = ([f"-k {select}"] if select else []) + ([f"--backend {','.join(backends)}"] if named else [])
         if shard is not None:
             filters.append(f"--shard {shard}")
     command = ("tfjs-certify certify " + " ".join(sys.argv[2:])).strip()

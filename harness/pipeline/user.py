@@ -31,8 +31,7 @@ class ModelFile:
     custom_objects: Path | None = None
 
     def __call__(self, k):
-        objects = custom.custom_objects(self.custom_objects, k)
-        return k.models.load_model(str(self.path), compile=False, custom_objects=objects or None)
+        return reference.load_model(k, self.path, custom.custom_objects(self.custom_objects, k))
 
 
 def case_names(paths: list[Path]) -> list[str]:
@@ -175,7 +174,7 @@ def plan_file(
 
     flavour = _flavour(path)
     k = reference.keras_module(flavour)
-    model = k.models.load_model(str(path), compile=False)
+    model = reference.load_model(k, path)
     source = inputs_file(path, inputs)
     xs = (
         load_inputs(source, model)

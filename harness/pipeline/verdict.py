@@ -59,7 +59,7 @@ def record(variant: Variant, backend: str, converted: Converted, tolerance, run:
     """The record of `variant` on `backend`: what the converter said and, when it converted, what the run gave.
     A case that declares lowerings (companion rules) must have been converted through exactly those."""
     case = variant.case
-    expect = variant.expect.for_backend(backend)
+    expect = variant.expect_on(backend)
     run = run or Run(converted.status)
     message = run.message or converted.message or None
     rules = sorted({x.rule for x in converted.lowerings})

@@ -6,7 +6,7 @@ import hashlib
 import math
 
 CHART = {"width": 1080, "lane": 64, "left": 70, "right": 20, "top": 6, "bottom": 46}
-BACKEND_COLOUR = {"cpu": "#2563eb", "wasm": "#7c3aed", "webgl": "#0d9488"}
+BACKEND_COLOUR = {"cpu": "#2563eb", "wasm": "#7c3aed", "webgl": "#0d9488", "webgpu": "#b45309"}
 FAIL_COLOUR = "#dc2626"
 
 
@@ -100,7 +100,7 @@ def error_chart(data, backends) -> dict:
 QUANT_CHART = {"width": 420, "height": 262, "left": 58, "right": 14, "top": 12, "bottom": 74}
 FORMS = ("float32", "float16", "uint16", "uint8", "plan")
 # A backend is told by its shape as well as its colour: a failing point is red, and stays its backend's shape.
-BACKEND_SHAPE = {"cpu": "circle", "wasm": "square", "webgl": "triangle"}
+BACKEND_SHAPE = {"cpu": "circle", "wasm": "square", "webgl": "triangle", "webgpu": "diamond"}
 MARKER_R = 4.5
 BACKEND_GAP = 13  # px between a form's backends: more than a marker's width, so none hides another
 
@@ -109,6 +109,8 @@ def marker(shape: str, x: float, y: float, r: float = MARKER_R) -> str:
     """An SVG path of `shape` centred on (x, y)."""
     if shape == "square":
         return f"M{x - r:.1f},{y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}Z"
+    if shape == "diamond":
+        return f"M{x:.1f},{y - r * 1.2:.1f}L{x + r:.1f},{y:.1f}L{x:.1f},{y + r * 1.2:.1f}L{x - r:.1f},{y:.1f}Z"
     if shape == "triangle":
         return f"M{x:.1f},{y - r * 1.2:.1f}L{x + r * 1.1:.1f},{y + r * 0.8:.1f}L{x - r * 1.1:.1f},{y + r * 0.8:.1f}Z"
     return f"M{x - r:.1f},{y:.1f}a{r},{r} 0 1,0 {2 * r:.1f},0a{r},{r} 0 1,0 {-2 * r:.1f},0Z"

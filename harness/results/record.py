@@ -186,7 +186,7 @@ def for_variant(variant, backend: str, outcome: str, **fields) -> Record:
     """A record of `variant` (harness.suite.case.Variant) on `backend`: what the case declares, the outcome, and
     `fields`; not ok until judged (harness.pipeline.verdict)."""
     case = variant.case
-    expect = variant.expect.for_backend(backend)
+    expect = variant.expect_on(backend)
     return Record(
         id=variant.record_id(backend),
         case=case.name,

@@ -184,6 +184,9 @@ class Case:
     quantized: tuple[str, ...] = ()
     quantized_expect: tuple[tuple[str, Expect], ...] = ()
     fit: Any = None  # a `train` case: how it trains (harness.suite.compiled.Fit)
+    # Known TF.js failures of some backends besides `expect` (each an xfail naming its backends): a WebGPU
+    # bug on a case whose other backends pass, say. They apply to the float32 variants.
+    known_failures: tuple[Expect, ...] = ()
     lowered: tuple[str, ...] = ()  # the lowerings (converter/lowering_table.py) the converter must apply
     companion: tuple[str, ...] = ()  # the companion rules (converter/companion_table.py) it converts through
 
@@ -224,6 +227,12 @@ class Case:
             raise ValueError(f"{self.name}: unknown lowering(s) {sorted(set(self.lowered) - set(LOWERINGS))}")
         if not {form for form, _ in self.quantized_expect} <= set(self.quantized):
             raise ValueError(f"{self.name}: quantized_expect names a form the case is not quantized in")
+        for known in self.known_failures:
+            if known.outcome != "xfail" or not known.backends:
+                raise ValueError(f"{self.name}: a known failure is an xfail naming the backends it fails on")
+        claimed = [b for e in (self.expect, *self.known_failures) if e.outcome == "xfail" for b in e.backends]
+        if len(claimed) != len(set(claimed)):
+            raise ValueError(f"{self.name}: two expected failures claim the same backend")
 
     def variants(self) -> list[Variant]:
         """The variants this case is certified from: every (flavour, format), then its quantized forms
@@ -263,6 +272,14 @@ class Variant:
     @property
     def expect(self) -> Expect:
         return self.case.expect_for(self.quantization)
+
+    def expect_on(self, backend: str) -> Expect:
+        """What this variant must do on `backend`: a known failure of that backend, else the case's."""
+        if self.quantization is None:
+            for known in self.case.known_failures:
+                if backend in known.backends:
+                    return known
+        return self.expect.for_backend(backend)
 
 
 def expand(cases, backends) -> list[tuple[Variant, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.suite import builders as b
-from harness.suite.declare import QUANTIZED, TFK, graph, only, tokens
+from harness.suite.declare import QUANTIZED, TFK, WEBGPU_MASKED_RNN, graph, only, tokens
 
 GRAPH_CASES = [
     # nested models producing the model's outputs: at one and two levels, called twice, Sequential and Functional
@@ -25,13 +25,15 @@ GRAPH_CASES = [
     graph(b.inception_block, ["Conv2D", "MaxPooling2D", "Concatenate", "GlobalMaxPooling2D"]),
     graph(b.squeeze_excite, ["GlobalAveragePooling2D", "Dense", "Reshape", "Multiply"], quantized=QUANTIZED),
     graph(b.output_is_input_branch, ["Dense"]),
-    graph(b.embedding_mask("LSTM"), ["Embedding", "LSTM", "Dense"], inputs=tokens(7, 12)),
-    graph(b.embedding_mask("GRU"), ["Embedding", "GRU", "Dense"], inputs=tokens(7, 12)),
-    graph(b.embedding_mask("SimpleRNN"), ["Embedding", "SimpleRNN", "Dense"], inputs=tokens(7, 12)),
+    *[
+        graph(b.embedding_mask(rnn), ["Embedding", rnn, "Dense"], inputs=tokens(7, 12), known=(WEBGPU_MASKED_RNN,))
+        for rnn in ("LSTM", "GRU", "SimpleRNN")
+    ],
     graph(
         b.embedding_mask_bidirectional,
         ["Embedding", "Bidirectional", "LSTM"],
         inputs=tokens(6),
+        known=(WEBGPU_MASKED_RNN,),
         **only(TFK, "Keras 3 zero-fills masked steps here: an expected refusal in the reject tier"),
     ),
     graph(b.encoder_decoder, ["LSTM", "TimeDistributed", "Dense"], quantized=QUANTIZED),

@@ -19,6 +19,7 @@ from harness.suite.declare import (
     TFK,
     VOL,
     VOL_CF,
+    WEBGPU_INT_CATEGORY_ENCODING,
     activation,
     attending,
     graph,
@@ -106,6 +107,7 @@ LOWERED_CASES = [
             "category_encoding_copy",
             dtype="int32",
             inputs=tokens(n, 6),
+            known=(WEBGPU_INT_CATEGORY_ENCODING,),
         )
         for mode, n in (("one_hot", 1), ("multi_hot", 4), ("count", 4))
     ],
@@ -202,7 +204,7 @@ LOWERED_CASES = [
         b.tf_ops,
         ["TFOpLambda", "SlicingOpLambda", "ReLU", "Dense"],
         tier="lowered",
-        lowered=["tf_op_lambda", "tf_op_slice"],
+        lowered=["scalar_op", "tensor_op", "tf_op_lambda", "tf_op_slice"],
         **only(TFK, "Keras 3 writes tensor arithmetic as op nodes (keras_ops), not TFOpLambda layers"),
     ),
     # held-out models: a lowered chain inside a real network must leave shapes TF.js can build the rest from

@@ -447,7 +447,7 @@
         if (q && loaded.has(key)) {
           const raw = bytes.slice(offset, offset + size).buffer;
           const codes = dtype === 'uint8' ? new Uint8Array(raw) : new Uint16Array(raw);
-          const got = loaded.get(key).read().dataSync();
+          const got = await loaded.get(key).read().data();
           const half = dtype === 'float16' ? halves() : null;
           let max = 0;
           for (let i = 0; i < n; i++) {
@@ -486,9 +486,13 @@
     }
   }
 
-  function scalars(result) {
+  // Numbers, or scalar tensors read asynchronously: a synchronous read (dataSync) on TF.js 4.22's webgpu backend
+  // leaves the WebGPU instance unusable in Chromium ("A valid external Instance reference no longer exists").
+  async function scalars(result) {
     const list = Array.isArray(result) ? result : [result];
-    return list.map(x => (typeof x === 'number' ? x : x.dataSync()[0]));
+    const out = [];
+    for (const x of list) out.push(typeof x === 'number' ? x : (await x.data())[0]);
+    return out;
   }
 
   // model.evaluate on one batch of the given size; its scalars in metricsNames order.
@@ -500,7 +504,7 @@
       try {
         const result = m.evaluate(xs.length === 1 ? xs[0] : xs, ys.length === 1 ? ys[0] : ys,
                                   {batchSize});
-        const values = scalars(result);
+        const values = await scalars(result);
         tf.dispose(result);
         return {values, names: m.metricsNames};
       } finally {
@@ -518,7 +522,7 @@
         const xs = batch.inputs.map(toTensor);
         const ys = batch.targets.map(toTensor);
         try {
-          steps.push(scalars(await m.trainOnBatch(xs.length === 1 ? xs[0] : xs, ys.length === 1 ? ys[0] : ys)));
+          steps.push(await scalars(await m.trainOnBatch(xs.length === 1 ? xs[0] : xs, ys.length === 1 ? ys[0] : ys)));
         } finally {
           tf.dispose([...xs, ...ys]);
         }
