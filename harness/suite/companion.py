@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from harness.suite import builders as b
 from harness.suite.builders import Spec
-from harness.suite.declare import CF, K3, SEQ, TFK, graph, layer, only, tokens
+from harness.suite.declare import CF, K3, SEQ, TFK, WEBGPU_MASKED_RNN, graph, layer, only, tokens
 
 GRU = "gru_reset_after"
 RESIZE = "resizing"
@@ -52,6 +52,7 @@ COMPANION_CASES = [
         label="into=GRU[reset_after=True]",
         before=(Spec("ReLU"),),
         after=(Spec("GRU", {"units": 3, "reset_after": True}),),
+        known=(WEBGPU_MASKED_RNN,),
     ),
     companion(
         "Bidirectional",
@@ -80,7 +81,7 @@ COMPANION_CASES = [
         label="cell=StackedRNNCells(GRUCell[reset_after=True]x2)",
     ),
     companion_graph(b.gru_default_stacked, ["Bidirectional", "GRU", "Dense"], GRU),
-    companion_graph(b.gru_default_masked, ["Embedding", "GRU"], GRU, inputs=tokens(7, 12)),
+    companion_graph(b.gru_default_masked, ["Embedding", "GRU"], GRU, inputs=tokens(7, 12), known=(WEBGPU_MASKED_RNN,)),
     companion_graph(b.gru_default_seq2seq, ["GRU"], GRU),
     companion_graph(b.gru_after_time_distributed, ["TimeDistributed", "Conv2D", "Flatten", "GRU"], GRU),
     # Keras's resizing (half-pixel centres), as TF.js's kernels compute it with halfPixelCenters
