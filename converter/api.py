@@ -6,14 +6,22 @@ import dataclasses
 import os
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from converter import lowering, topology, training
+from converter.companion import CLASSES as COMPANION_CLASSES
+from converter.companion import SOURCE as COMPANION_SOURCE
+from converter.companion import Context as CompanionContext
+from converter.companion import Use as CompanionUse
+from converter.companion import metadata as companion_metadata
+from converter.companion import write_module
 from converter.errors import ConversionError, UnsupportedModelError
 from converter.reader import read_array, read_model_file
-from converter.support import Issue
+from converter.support import SUPPORTED_LAYERS, Issue
+from converter.support_table import CONTAINERS
 from converter.training import Training
 from converter.weights import UnnamedWeights, model_weights
 from converter.writer import (
@@ -48,6 +56,9 @@ class Analysis:
     layers: list[LayerInfo]
     training: Training = dataclasses.field(default_factory=lambda: Training(compiled=False))
     lowerings: list[lowering.Applied] = dataclasses.field(default_factory=list)
+    companion: list[CompanionUse] = dataclasses.field(default_factory=list)  # layers the companion module runs
+    needs_companion: list[Issue] = dataclasses.field(default_factory=list)  # layers it would run (--companion)
+    custom_layers: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (layer, class) ported to JS
 
     @property
     def supported(self) -> bool:
@@ -68,6 +79,13 @@ class ConversionResult:
     seconds: float
     training: Training = dataclasses.field(default_factory=lambda: Training(compiled=False))
     lowerings: list[lowering.Applied] = dataclasses.field(default_factory=list)
+    companion: list[CompanionUse] = dataclasses.field(default_factory=list)
+    custom_layers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def companion_file(self) -> Path | None:
+        """The companion module written next to model.json, when the model needs it."""
+        return self.out_dir / COMPANION_SOURCE.name if self.companion else None
 
     @property
     def shards(self) -> int:
@@ -88,11 +106,11 @@ def _inventory(model_config: dict, weights) -> list[LayerInfo]:
     return list(walk(model_config))
 
 
-def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
+def _analyse(model_file, comp: CompanionContext) -> tuple[Analysis, list, lowering.Context]:
     cleaned = topology.clean(model_file.model_config)
     skipped: list[UnnamedWeights] = []  # a custom layer's: the other layers' weights are still named for lowering
     try:
-        weights = model_weights(model_file, cleaned, skipped)
+        weights = model_weights(model_file, cleaned, skipped, comp.custom)
         failure: Exception | None = skipped[0] if skipped else None
     except (KeyError, TypeError, ConversionError) as e:
         weights, failure = [], e
@@ -100,7 +118,9 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
     low = lowering.Context(
         model_file.keras_major, {w.name: w.shape for w in weights}, read=lambda name: read_array(stored[name].dataset)
     )
-    tfjs_config, issues = topology.translate_model(model_file.model_config, keras=model_file.keras_major, low=low)
+    tfjs_config, issues = topology.translate_model(
+        model_file.model_config, keras=model_file.keras_major, low=low, comp=comp
+    )
     if failure is not None and not issues:
         # an unsupported layer's weights cannot be named either: only then is the failure the news
         if isinstance(failure, ConversionError):
@@ -111,6 +131,8 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
     train = training.analyse(model_file, tfjs_config, weights)
     if train.carried and not low.training_exact:
         train = training.refused(model_file, "lowered_for_inference", _inexact_for_training(low))
+    elif train.carried and not comp.training_exact:
+        train = training.refused(model_file, "js_layer_for_inference", _js_for_training(comp))
     analysis = Analysis(
         model_file.path,
         model_file.format,
@@ -120,6 +142,9 @@ def _analyse(model_file) -> tuple[Analysis, list, lowering.Context]:
         _inventory(cleaned, written),
         train,
         list(low.applied),
+        list(comp.uses),
+        [i for i in issues if i.code == "needs_companion"],
+        list(comp.custom_layers),
     )
     return analysis, written, low
 
@@ -135,10 +160,38 @@ def _inexact_for_training(low: lowering.Context) -> str:
     )
 
 
-def check(path) -> Analysis:
+def _js_for_training(comp: CompanionContext) -> str:
+    layers = [f"{u.layer} ({u.js_class})" for u in comp.uses if not u.training_exact]
+    layers += [f"{layer} ({cls}, your JavaScript port)" for layer, cls in comp.custom_layers]
+    return (
+        f"the model runs in TF.js only with JavaScript layers ({', '.join(layers[:3])}"
+        f"{'...' if len(layers) > 3 else ''}) that are not certified to train as Keras does"
+    )
+
+
+def _context(path, companion_enabled: bool, custom_classes) -> CompanionContext:
+    """The companion stage's options; the custom classes as {class: weight names or None}."""
+    if custom_classes is None:
+        custom: dict = {}
+    elif isinstance(custom_classes, Mapping):
+        custom = {str(k): (None if v is None else tuple(v)) for k, v in custom_classes.items()}
+    else:
+        custom = {str(k): None for k in custom_classes}
+    taken = sorted(set(custom) & (set(SUPPORTED_LAYERS) | set(CONTAINERS) | COMPANION_CLASSES | {"RNN"}))
+    if taken:
+        raise ConversionError(
+            path,
+            f"custom class(es) {', '.join(taken)} would replace a class TF.js or the companion module registers "
+            "(tf.serialization.registerClass keys classes by name): rename the port",
+        )
+    return CompanionContext(enabled=companion_enabled, custom=custom)
+
+
+def check(path, *, companion: bool = False, custom_classes=None) -> Analysis:
     """The support analysis of a Keras file, without writing anything."""
+    comp = _context(path, companion, custom_classes)
     with read_model_file(path) as model_file:
-        return _analyse(model_file)[0]
+        return _analyse(model_file, comp)[0]
 
 
 def convert(
@@ -153,6 +206,8 @@ def convert(
     overwrite: bool = False,
     metadata: dict | None = None,
     require_training: bool = False,
+    companion: bool = False,
+    custom_classes: Mapping[str, Sequence[str] | None] | Sequence[str] | None = None,
 ) -> ConversionResult:
     """Convert the Keras model file at `path` into a TF.js Layers artifact at `out_dir`.
 
@@ -161,6 +216,11 @@ def convert(
     from `tfjs-certify plan`). A compiled model's training configuration becomes a top-level `trainingConfig`
     (with the optimizer's state where TF.js can load it) when TF.js trains as Keras does; otherwise it is left
     out and `result.training.issues` says why, or, with `require_training`, `UnsupportedModelError` is raised.
+    `companion`: run what only JavaScript can (converter/companion_table.py) with the companion module, written
+    next to model.json (`result.companion_file`); without it such a model is refused (`needs_companion`).
+    `custom_classes`: the user's custom layer classes (as model.json names them: the Keras registered name) that
+    a JavaScript port registers; a mapping gives each class's weight names, which a .keras file needs
+    (weights.CUSTOM_CONVENTION). Their configs are written as they are; without this they are refused.
     Raises `UnsupportedModelError` (nothing written) when TF.js cannot run the model as Keras does,
     `ConversionError` for unreadable or inconsistent input.
     """
@@ -174,8 +234,9 @@ def convert(
     bad = sorted({d for d in (quantize_plan or {}).values()} - set(PLAN_DTYPES))
     if bad:
         raise ConversionError(path, f"the quantization plan uses unknown dtype(s) {', '.join(map(str, bad))}")
+    comp = _context(path, companion, custom_classes)
     with read_model_file(path) as model_file:
-        analysis, weights, low = _analyse(model_file)
+        analysis, weights, low = _analyse(model_file, comp)
         if analysis.issues:
             raise UnsupportedModelError(path, analysis.issues)
         train = analysis.training
@@ -203,8 +264,9 @@ def convert(
             "generatedBy": f"keras v{model_file.keras_version}",
             "convertedBy": CONVERTED_BY,
         }
-        if metadata or low.applied:
-            model_json["userDefinedMetadata"] = dict(metadata or {}) | lowering.metadata(low)
+        ours = {**lowering.metadata(low).get("tfjs_certify", {}), **companion_metadata(comp)}
+        if metadata or ours:
+            model_json["userDefinedMetadata"] = dict(metadata or {}) | ({"tfjs_certify": ours} if ours else {})
         topology_json: dict = {
             "keras_version": model_file.keras_version,
             "backend": model_file.backend,
@@ -235,7 +297,8 @@ def convert(
                 json_file = write_model_json(stage, model_json)
             except ValueError as e:
                 raise ConversionError(path, f"the model config cannot be written as JSON: {e}") from e
-    files = {json_file.name: json_file.bytes} | {f.name: f.bytes for f in shard_files}
+            module = {p.name: p.stat().st_size for p in [write_module(stage)]} if comp.uses else {}
+    files = {json_file.name: json_file.bytes} | {f.name: f.bytes for f in shard_files} | module
     return ConversionResult(
         Path(out_dir),
         files,
@@ -247,6 +310,8 @@ def convert(
         time.perf_counter() - start,
         train,
         analysis.lowerings,
+        analysis.companion,
+        analysis.custom_layers,
     )
 
 
@@ -267,11 +332,12 @@ def _plan_for_derived(low: lowering.Context, quantize: dict, plan: dict[str, str
     return {**(plan or {}), **extra} if extra else plan
 
 
-def tfjs_weights(path) -> dict[str, np.ndarray]:
+def tfjs_weights(path, *, custom_classes=None) -> dict[str, np.ndarray]:
     """Every weight of the model at `path` as the converter writes it in float32, by the name TF.js loads it
     under (lowered weights transformed, derived ones computed): what a quantized conversion encodes."""
+    comp = _context(path, True, custom_classes)
     with read_model_file(path) as model_file:
-        _, weights, _ = _analyse(model_file)
+        _, weights, _ = _analyse(model_file, comp)
         return {w.name: w.load() for w in weights}
 
 

@@ -11,6 +11,8 @@ import sys
 import traceback
 
 from converter import api
+from converter.companion import script_tag, tfjs_class_name
+from converter.companion_table import JS_FILE
 from converter.errors import EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE, ConversionError, UnsupportedModelError
 
 INPUT_FORMATS = ("keras", "keras_keras", "keras_saved_model_v3")
@@ -61,8 +63,44 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fail (exit 3) unless the model's training configuration is carried, so TF.js loads it compiled",
     )
+    p.add_argument(
+        "--companion",
+        action="store_true",
+        help="run what TF.js cannot express (GRU reset_after=True, Keras resizing, ...) with the companion module, "
+        "written next to model.json; the web app loads it after TF.js (converter/companion_table.py)",
+    )
+    p.add_argument(
+        "--custom_class",
+        action="append",
+        default=None,
+        metavar="CLASS[:W0,W1]",
+        help="a custom layer class your JavaScript registers (its Keras registered name, e.g. 'my_pkg>Scale'), "
+        "written as it is; a .keras file needs its weight names, in the order the layer stores them (repeatable)",
+    )
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p
+
+
+def _class_names(custom_layers) -> str:
+    """The className each port registers: TF.js camel-cases class names (converter.companion.tfjs_class_name)."""
+    names = sorted({cls for _, cls in custom_layers})
+    return "register your ports as " + ", ".join(
+        f"static className = '{tfjs_class_name(cls)}'" + ("" if tfjs_class_name(cls) == cls else f" (for {cls})")
+        for cls in names
+    )
+
+
+def _custom_classes(values) -> dict[str, tuple[str, ...] | None] | None:
+    """`--custom_class CLASS[:W0,W1]`, repeatable: {class: weight names, or None}."""
+    if not values:
+        return None
+    out: dict[str, tuple[str, ...] | None] = {}
+    for value in values:
+        cls, sep, names = value.partition(":")
+        if not cls:
+            raise ConversionError(None, f"--custom_class {value!r}: give the class name")
+        out[cls] = tuple(n for n in names.split(",") if n) if sep else None
+    return out
 
 
 def _read_plan(path: str) -> dict[str, str]:
@@ -99,10 +137,29 @@ def print_check(analysis, out=sys.stdout):
         for applied in analysis.lowerings:
             print(f"  {applied}", file=out)
     if analysis.supported:
-        print("supported: TF.js 4.22 can run every layer as Keras does", file=out)
+        print(
+            "supported: TF.js 4.22 can run every layer as Keras does"
+            + (" (with the companion module)" if analysis.companion else "")
+            + (" (custom layers: as your JavaScript ports compute them)" if analysis.custom_layers else ""),
+            file=out,
+        )
     else:
         _issue_table(analysis.issues, out)
         print(f"not supported: {len(analysis.issues)} issue(s)", file=out)
+    if analysis.companion:
+        print(f"companion: {len(analysis.companion)} layer(s) run by the companion module ({JS_FILE})", file=out)
+        for use in analysis.companion:
+            print(f"  {use}", file=out)
+    if analysis.needs_companion:
+        layers = ", ".join(f"{i.layer} ({i.class_name})" for i in analysis.needs_companion)
+        print(
+            f"needs the companion module: {len(analysis.needs_companion)} layer(s), {layers}: convert with --companion",
+            file=out,
+        )
+    if analysis.custom_layers:
+        layers = ", ".join(f"{layer} ({cls})" for layer, cls in analysis.custom_layers)
+        print(f"custom: {len(analysis.custom_layers)} layer(s) your JavaScript registers: {layers}", file=out)
+        print(f"  {_class_names(analysis.custom_layers)}", file=out)
     train = analysis.training
     if not train.compiled:
         print("training: the model is not compiled (it will load uncompiled in TF.js)", file=out)
@@ -129,8 +186,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        custom = _custom_classes(args.custom_class)
         if args.check:
-            analysis = api.check(args.input_path)
+            analysis = api.check(args.input_path, companion=args.companion, custom_classes=custom)
             print_check(analysis)
             return EXIT_OK if analysis.supported else EXIT_UNSUPPORTED
         if not args.output_path:
@@ -153,6 +211,8 @@ def main(argv=None) -> int:
             split_weights_by_layer=args.split_weights_by_layer,
             overwrite=args.overwrite,
             require_training=args.require_training,
+            companion=args.companion,
+            custom_classes=custom,
         )
     except UnsupportedModelError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -184,6 +244,10 @@ def main(argv=None) -> int:
         + (", compiled" if result.training.carried else "")
         + (f", {len(result.lowerings)} layer(s) lowered (see --check)" if result.lowerings else "")
     )
+    if result.custom_layers:
+        print(_class_names(result.custom_layers))
+    if result.companion_file is not None:
+        print(f"load the companion module after TF.js, before tf.loadLayersModel: {script_tag(result.out_dir)}")
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ CODES = {
     "not_lowerable": "TF.js lacks or mis-computes this, and no exact lowering applies (lowering_table.py).",
     "ignores_mask": "A mask reaches a layer that uses it in Keras and ignores it in TF.js (masks.py).",
     "rank_limit": "TF.js refuses this layer at the rank its input has here (support_table.RANK_LIMITS).",
+    "needs_companion": "Only the companion module runs this (companion_table.py): convert with --companion.",
 }
 
 SUPPORTED_LAYERS = frozenset(table.LAYERS)
@@ -106,7 +107,18 @@ def adapt_layer(class_name, config, *, keras):
             reason = f"{class_name} is not a TF.js 4.22 layer (a custom layer needs a JavaScript port)"
         return tfjs_class, config, [issue(None, None, "unknown_layer", reason)]
 
-    rules = {**table.COMMON, **table.LAYERS[tfjs_class]}
+    out, issues = adapt_arguments(class_name, config, {**table.COMMON, **table.LAYERS[tfjs_class]}, keras=keras)
+    return tfjs_class, out, issues
+
+
+def adapt_arguments(class_name, config: dict, rules: dict, *, keras) -> tuple[dict, list[Issue]]:
+    """`(tfjs_config, issues)`: each key of a layer's `config` through its rule in `rules` (support_table's
+    vocabulary); a key without a rule is refused."""
+    name = config.get("name", "?")
+
+    def issue(argument, value, code, reason):
+        return Issue(str(name), str(class_name), argument, value, code, reason)
+
     out: dict = {}
     issues: list[Issue] = []
     for key, value in config.items():
@@ -128,7 +140,7 @@ def adapt_layer(class_name, config, *, keras):
             if target in out and target != key and not _same(out[target], converted):
                 issues.append(issue(key, value, "bad_config", f"{key!r} and {target!r} disagree"))
             out[target] = converted
-    return tfjs_class, out, issues
+    return out, issues
 
 
 def _apply(rule, key, value, class_name, config, keras):

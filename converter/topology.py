@@ -9,8 +9,9 @@ Problems are collected as `Issue`s, never raised, so that a model's every proble
 from __future__ import annotations
 
 import copy
+import dataclasses
 
-from converter import lowering, masks
+from converter import companion, lowering, masks
 from converter.lowering.applications import MODULES as APPLICATION_LAYERS
 from converter.support import Issue, adapt_layer
 
@@ -86,19 +87,25 @@ def clean(obj):
         module = obj.get("module")
         if cls in APPLICATION_LAYERS and module is not None and module not in APPLICATION_LAYERS[cls]:
             # a class named like one of keras.applications' own layers, defined elsewhere: a custom layer
-            return {"class_name": f"{module}>{cls}", "config": clean(obj["config"])}
+            return {**{k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}, "class_name": f"{module}>{cls}"}
         if (
             obj.get("registered_name")
             and obj.get("registered_name") not in (cls, "function")
             and cls not in CONTAINERS
             and not str(cls).startswith(OP_PREFIX)
         ):
-            # A custom object registered in Python: keep the registered name so support rejects it.
-            return {"class_name": obj["registered_name"], "config": clean(obj["config"])}
+            # A custom object registered in Python: its registered name (`package>Class`) is the class name, which
+            # support refuses, or a JavaScript port the user names registers (companion.Context.custom).
+            return {
+                **{k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS},
+                "class_name": obj["registered_name"],
+            }
     return {k: clean(v) for k, v in obj.items() if k not in ENVELOPE_KEYS}
 
 
-def translate_model(model_config: dict, *, keras: int, low: lowering.Context | None = None) -> tuple[dict, list[Issue]]:
+def translate_model(
+    model_config: dict, *, keras: int, low: lowering.Context | None = None, comp: companion.Context | None = None
+) -> tuple[dict, list[Issue]]:
     """(TF.js model config, issues) for a Keras 2 or 3 `model_config`; with `low`, the lowering stage runs
     on every container (what it applied, and the weight transforms it needs, are left in `low`)."""
     issues: list[Issue] = []
@@ -109,7 +116,7 @@ def translate_model(model_config: dict, *, keras: int, low: lowering.Context | N
         # a nested model's inputs carry the masks of the tensors it is called on; the model's own never do
         low.nested_inputs_masked = True
         low.top_inputs = {str(ref[0]) for ref in _flat_triples((config.get("config") or {}).get("input_layers"))}
-    out = _container(config, keras, issues, low)
+    out = _container(config, keras, issues, low, comp)
     if low is not None:
         # A class TF.js lacks that the lowering stage refused: its reason (the form not lowered) says more.
         refused = {(i.layer, i.class_name) for i in low.issues}
@@ -158,13 +165,13 @@ def _drop_zero_output_for_mask(obj, *, masks: bool):
             _drop_zero_output_for_mask(v, masks=masks)
 
 
-def _container(obj: dict, keras: int, issues: list, low=None) -> dict:
+def _container(obj: dict, keras: int, issues: list, low=None, comp=None) -> dict:
     cls = obj.get("class_name")
     cfg = obj.get("config")
     if cls == "Sequential":
-        return {"class_name": "Sequential", "config": _sequential(cfg, keras, issues, low)}
+        return {"class_name": "Sequential", "config": _sequential(cfg, keras, issues, low, comp)}
     if cls in ("Functional", "Model"):
-        return {"class_name": cls, "config": _functional(cfg or {}, keras, issues, low)}
+        return {"class_name": cls, "config": _functional(cfg or {}, keras, issues, low, comp)}
     issues.append(
         Issue(
             layer=str((cfg or {}).get("name", "?")),
@@ -179,11 +186,11 @@ def _container(obj: dict, keras: int, issues: list, low=None) -> dict:
     return obj
 
 
-def _layer(entry: dict, keras: int, issues: list, low=None) -> dict:
+def _layer(entry: dict, keras: int, issues: list, low=None, comp=None) -> dict:
     """One layer entry: nested models recurse, everything else goes through support."""
     cls = entry.get("class_name")
     if cls in CONTAINERS:
-        return _container(entry, keras, issues, low) | {
+        return _container(entry, keras, issues, low, comp) | {
             k: v for k, v in entry.items() if k not in ("class_name", "config")
         }
     cfg = dict(entry.get("config") or {})
@@ -205,12 +212,24 @@ def _layer(entry: dict, keras: int, issues: list, low=None) -> dict:
     # Wrapped layers and RNN cells are layer configs of their own.
     for key in ("layer", "cell"):
         if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
-            cfg[key] = _layer(cfg[key], keras, issues)
+            cfg[key] = _layer(cfg[key], keras, issues, comp=comp)
     if isinstance(cfg.get("cells"), list):
-        cfg["cells"] = [_layer(c, keras, issues) for c in cfg["cells"]]
-    new_cls, new_cfg, layer_issues = adapt_layer(cls, cfg, keras=keras)
+        cfg["cells"] = [_layer(c, keras, issues, comp=comp) for c in cfg["cells"]]
+    if cls == "Bidirectional" and comp is not None and _uses_companion(cfg.get("layer")):
+        # support compares backward_layer with the forward layer's reversed copy: in the companion's form too
+        # (its issues and uses are the forward layer's, counted once)
+        quiet = dataclasses.replace(comp, uses=[], custom_layers=[])
+        if isinstance(cfg.get("backward_layer"), dict) and "class_name" in cfg["backward_layer"]:
+            cfg["backward_layer"] = _layer(cfg["backward_layer"], keras, [], comp=quiet)
+    # the companion module's classes and the user's own come first; everything else is TF.js's (support_table)
+    found = companion.adapt(str(cls), cfg, keras, comp) if comp is not None else None
+    new_cls, new_cfg, layer_issues = found if found is not None else adapt_layer(cls, cfg, keras=keras)
     issues.extend(layer_issues)
     return {**entry, "class_name": new_cls, "config": new_cfg}
+
+
+def _uses_companion(entry) -> bool:
+    return isinstance(entry, dict) and entry.get("class_name") in companion.CLASSES
 
 
 def _unprefix_forward(cfg: dict) -> dict:
@@ -222,7 +241,7 @@ def _unprefix_forward(cfg: dict) -> dict:
     return {**cfg, "layer": inner}
 
 
-def _sequential(cfg, keras: int, issues: list, low=None) -> dict:
+def _sequential(cfg, keras: int, issues: list, low=None, comp=None) -> dict:
     if isinstance(cfg, list):  # very old Keras: the config is the layer list
         cfg = {"layers": cfg}
     layers = list(cfg.get("layers") or [])
@@ -258,7 +277,7 @@ def _sequential(cfg, keras: int, issues: list, low=None) -> dict:
             )
     if low is not None:
         layers = lowering.lower_sequential(layers, low)
-    out = {"name": cfg.get("name"), "layers": [_layer(entry, keras, issues, low) for entry in layers]}
+    out = {"name": cfg.get("name"), "layers": [_layer(entry, keras, issues, low, comp) for entry in layers]}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -269,7 +288,7 @@ def _flat_triples(value):
     return [list(v) for v in value or []]
 
 
-def _functional(cfg: dict, keras: int, issues: list, low=None) -> dict:
+def _functional(cfg: dict, keras: int, issues: list, low=None, comp=None) -> dict:
     entries: list = [_attention_inputs(e) for e in cfg.get("layers") or []]
     if low is not None and keras == 3:
         entries = [_lower_op(e, low) for e in entries]
@@ -304,7 +323,7 @@ def _functional(cfg: dict, keras: int, issues: list, low=None) -> dict:
         kept, outputs = lowering.lower_functional(kept, outputs, low)
     return {
         "name": cfg.get("name"),
-        "layers": [_layer(e, keras, issues, low) for e in kept],
+        "layers": [_layer(e, keras, issues, low, comp) for e in kept],
         "input_layers": _flat_triples(cfg.get("input_layers")),
         "output_layers": outputs,
     }

@@ -190,4 +190,6 @@ CODES = {
     "unsupported_value": "TF.js cannot take this value (a schedule, loss weights, weighted metrics).",
     "bad_config": "The training configuration is not of the shape Keras writes.",
     "lowered_for_inference": "The model runs in TF.js only through a lowering that trains differently.",
+    "js_layer_for_inference": "The model needs a JavaScript layer (a companion class, or the user's port) that is not "
+    "certified to train as Keras does.",
 }

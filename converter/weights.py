@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
 
 import h5py
 
@@ -115,17 +116,83 @@ class UnnamedWeights(ConversionError):
     """A layer holds weights the converter cannot name (a custom layer, in a `.keras` file)."""
 
 
-def model_weights(model_file, model_config: dict, skipped: list[UnnamedWeights] | None = None) -> list[Weight]:
+def model_weights(
+    model_file, model_config: dict, skipped: list[UnnamedWeights] | None = None, custom: Custom | None = None
+) -> list[Weight]:
     """Every weight of the model in manifest order, named for TF.js. `model_config` is the file's
     config with envelopes cleaned (see `topology.clean`), before translation. A top-level layer whose weights
     cannot be named raises `UnnamedWeights`; with `skipped`, it is left out and the error appended there, so
-    that every other layer's weights are still named (the caller refuses that layer anyway)."""
+    that every other layer's weights are still named (the caller refuses that layer anyway). `custom`: the user's
+    custom classes ported to JavaScript, with the names of their weights (see `custom_weights`)."""
+    custom = custom or {}
     if model_file.layout == "h5_layers":
-        weights = _h5_weights(model_file, model_config)
+        weights = _h5_weights(model_file, model_config, custom)
     else:
-        weights = _object_weights(model_file, model_config, skipped)
+        weights = _object_weights(model_file, model_config, skipped, custom)
     check_shapes(model_file.path, weights, model_config)
     return weights
+
+
+# --- custom layers ------------------------------------------------------------------------------------------------
+
+# A custom class the user ported to JavaScript -> the names of its weights, in the order the layer stores them
+# (None: take them from an .h5 file).
+Custom = Mapping[str, "Sequence[str] | None"]
+CUSTOM_CONVENTION = (
+    "a custom layer's weights are written as <layer>/<name>, the JavaScript port creating each with "
+    "addWeight(name, ...); a .keras file stores a layer's variables by position only (vars/0, vars/1, ...: its "
+    "trainable variables in creation order, then its non-trainable ones, as Keras's Layer.save_own_variables "
+    "does), so the names come with the class, in that order (--custom_class 'Class:name0,name1'); an .h5 file "
+    "records them, and names given with the class must agree"
+)
+
+
+def custom_weights(path, layer: str, cls: str, names: Sequence[str] | None, group) -> list[tuple[str, h5py.Dataset]]:
+    """(TF.js name, dataset) of each weight of a custom layer in a .keras file, by position (CUSTOM_CONVENTION)."""
+    if group is not None:
+        nested = [k for k in group if k != "vars" and _holds_vars(group[k])]
+        if nested:
+            raise ConversionError(
+                path,
+                f"the custom layer {layer!r} ({cls}) holds other layers' weights ({', '.join(nested)}): only a "
+                "custom layer's own weights can be named",
+            )
+    count = len(group["vars"]) if group is not None and "vars" in group else 0
+    if names is None and count:
+        raise ConversionError(
+            path,
+            f"the custom layer {layer!r} ({cls}) has {count} weight(s), which a .keras file stores by position "
+            "only (the layer's trainable variables in creation order, then its non-trainable ones): name them in "
+            f"that order, as your JavaScript port's addWeight names them: --custom_class '{cls}:"
+            f"{','.join(f'w{i}' for i in range(count))}'",
+        )
+    names = list(names or [])
+    if len(names) != count:
+        raise ConversionError(
+            path, f"the custom layer {layer!r} ({cls}) has {count} weight(s) in the file, {len(names)} named"
+        )
+    return [(f"{layer}/{n}", group["vars"][str(i)]) for i, n in enumerate(names)]
+
+
+def _holds_vars(node) -> bool:
+    if not isinstance(node, h5py.Group):
+        return False
+    if "vars" in node and len(node["vars"]) > 0:
+        return True
+    return any(_holds_vars(node[k]) for k in node if k != "vars")
+
+
+def _custom_layers(cfg: dict, custom: Custom) -> dict[str, str]:
+    """{layer name: class} of every layer of a custom class the user ported."""
+    out: dict[str, str] = {}
+    inner = cfg.get("config") or {}
+    for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
+        cls, lcfg = layer.get("class_name"), layer.get("config") or {}
+        if cls in CONTAINERS:
+            out |= _custom_layers(layer, custom)
+        elif cls in custom:
+            out[str(lcfg.get("name"))] = str(cls)
+    return out
 
 
 # --- .h5: names from the file -------------------------------------------------------------------
@@ -180,8 +247,9 @@ def _keras3_h5_fixes(cfg: dict, middles=None, depthwise=None):
     return middles, depthwise
 
 
-def _h5_weights(model_file, model_config) -> list[Weight]:
+def _h5_weights(model_file, model_config, custom: Custom) -> list[Weight]:
     group = model_file.weights
+    ported = _custom_layers(model_config, custom)
     prefixes = _sequential_names(model_config) if model_file.keras_major == 3 else set()
     middles, depthwise = _keras3_h5_fixes(model_config) if model_file.keras_major == 3 else ({}, set())
     renames = _stacked_cell_renames(model_config)
@@ -215,7 +283,20 @@ def _h5_weights(model_file, model_config) -> list[Weight]:
                 parts = [renames[(parts[0], parts[2])], parts[3]]
             name = "/".join(parts)
             out.append(Weight(name, layer_group[raw], layer_name))
+        if layer_name in ported:
+            _check_custom_names(model_file.path, layer_name, ported[layer_name], custom, out)
     return out
+
+
+def _check_custom_names(path, layer: str, cls: str, custom: Custom, weights: list[Weight]):
+    """Names given with a custom class must be the ones the .h5 file records for its layer."""
+    given = custom.get(cls)
+    recorded = [w.name.rpartition("/")[2] for w in weights if w.layer == layer]
+    if given is not None and list(given) != recorded:
+        raise ConversionError(
+            path,
+            f"the custom layer {layer!r} ({cls}) has the weights {recorded} in the file, not {list(given)} as given",
+        )
 
 
 # --- .keras: names from the config, values from object paths -------------------------------------
@@ -231,14 +312,16 @@ def _vars(group: h5py.Group | None, path, expected: int, what: str) -> list[h5py
     return datasets
 
 
-def _object_weights(model_file, model_config, skipped: list[UnnamedWeights] | None = None) -> list[Weight]:
+def _object_weights(
+    model_file, model_config, skipped: list[UnnamedWeights] | None = None, custom: Custom | None = None
+) -> list[Weight]:
     out: list[Weight] = []
     entries = (model_config.get("config") or {}).get("layers") or []
     sequential = model_config.get("class_name") == "Sequential"
     for entry, sub in _layer_groups(entries, model_file.weights, skip_input=sequential):
         start = len(out)
         try:
-            _walk_layer(entry, sub, model_file.path, out)
+            _walk_layer(entry, sub, model_file.path, out, custom=custom)
         except UnnamedWeights as e:
             if skipped is None:
                 raise
@@ -277,19 +360,21 @@ def _layer_groups(entries: list[dict], group: h5py.Group | None, skip_input: boo
         yield entry, sub
 
 
-def _walk_container(cfg: dict, group, path, out: list):
+def _walk_container(cfg: dict, group, path, out: list, custom: Custom):
     inner = cfg.get("config") or {}
     entries = inner.get("layers") or []
     for entry, sub in _layer_groups(entries, group, skip_input=cfg.get("class_name") == "Sequential"):
-        _walk_layer(entry, sub, path, out)
+        _walk_layer(entry, sub, path, out, custom=custom)
 
 
-def _walk_layer(entry: dict, group, path, out: list, name: str | None = None):
+def _walk_layer(entry: dict, group, path, out: list, name: str | None = None, custom: Custom | None = None):
     cls = entry.get("class_name")
     cfg = entry.get("config") or {}
     name = name or cfg.get("name")
     if cls in CONTAINERS:
-        _walk_container(entry, group, path, out)
+        _walk_container(entry, group, path, out, custom or {})
+    elif custom and cls in custom:
+        out += [Weight(n, d) for n, d in custom_weights(path, str(name), str(cls), custom[str(cls)], group)]
     elif cls == "Bidirectional":
         inner = cfg["layer"]
         base = inner["config"]["name"]

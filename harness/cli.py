@@ -125,6 +125,7 @@ def cmd_certify(args) -> int:
             "--update-baseline needs a full run of the reference suite (no files, -k, --backend or --shard; "
             "for a split run, merge the shards, then tfjs-certify compare --update-baseline)"
         )
+    code = _user_code(args, models)
     backends = _backends(args.backend) if args.backend else None  # None: the default, sample included
     from harness.pipeline import reference, run
 
@@ -150,6 +151,7 @@ def cmd_certify(args) -> int:
         update_baseline=args.update_baseline,
         shard=shard,
         progress_interval_s=args.progress_interval,
+        code=code,
     )
 
 
@@ -179,6 +181,27 @@ def cmd_setup(args) -> int:
             print(f"  {name}: {state}{optional if not info.available else ''}")
         needed = [info for name, info in session.backends.items() if name in DEFAULT_BACKENDS]
         return EXIT_OK if all(info.available for info in needed) else EXIT_FAILED
+
+
+def _user_code(args, models):
+    """--companion, --custom-objects, --custom-js: options of the user's model files only."""
+    given = args.companion or args.custom_objects or args.custom_js
+    if not given:
+        return None
+    if not models:
+        raise UsageError("--companion, --custom-objects and --custom-js apply to model files, not the reference suite")
+    if bool(args.custom_objects) != bool(args.custom_js):
+        raise UsageError("a custom layer needs its Python (--custom-objects) and its JavaScript port (--custom-js)")
+    python = _existing_file(args.custom_objects, "Python module") if args.custom_objects else None
+    if python is not None and python.suffix != ".py":
+        raise UsageError(f"{args.custom_objects}: --custom-objects expects a .py file")
+    scripts = tuple(_existing_file(p, "JavaScript file").resolve() for p in args.custom_js or [])
+    for p in scripts:
+        if p.suffix not in (".js", ".mjs"):
+            raise UsageError(f"{p}: --custom-js expects a .js file")
+    from harness.pipeline.custom import UserCode
+
+    return UserCode(python.resolve() if python else None, scripts, bool(args.companion))
 
 
 def cmd_merge(args) -> int:
@@ -341,6 +364,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="inputs for the model files: one .npz (arrays by input name or order) for all, or a .json "
         "mapping each model path to its .npz (default: MODEL.npz next to a model, else seeded)",
+    )
+    c.add_argument(
+        "--companion",
+        action="store_true",
+        help="convert the model files with the companion module (what TF.js cannot express: GRU reset_after=True, "
+        "Keras resizing, ...), which the page loads before each model",
+    )
+    c.add_argument(
+        "--custom-objects",
+        metavar="FILE.py",
+        help="your Python module defining the model files' custom layer classes: imported (opt-in) to build the "
+        "Keras reference; their configs are converted as they are",
+    )
+    c.add_argument(
+        "--custom-js",
+        action="append",
+        metavar="FILE.js",
+        help="your JavaScript registering the ported classes (tf.serialization.registerClass, className = the "
+        "Keras registered name), loaded by the page before each model on every backend; repeatable",
     )
     c.add_argument(
         "--cache-dir",

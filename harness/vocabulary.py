@@ -35,10 +35,10 @@ FILE_SUFFIX = {"h5": ".h5", "keras": ".keras"}
 QUANTIZATIONS = ("float16", "uint16", "uint8", "plan")
 
 # Tiers of the reference suite (`lowered`: constructs TF.js runs only as the converter rewrites them;
-# `real`: small models written as users write them; `train`: compiled models TF.js must evaluate and train
-# as Keras does), plus `user` for a user's own file.
-TIERS = ("layer", "lowered", "graph", "app", "real", "reject", "train", "user")
-Tier = Literal["layer", "lowered", "graph", "app", "real", "reject", "train", "user"]
+# `companion`: constructs only the companion module's JavaScript runs; `real`: small models written as users write
+# them; `train`: compiled models TF.js must evaluate and train as Keras does), plus `user` for a user's own file.
+TIERS = ("layer", "lowered", "companion", "graph", "app", "real", "reject", "train", "user")
+Tier = Literal["layer", "lowered", "companion", "graph", "app", "real", "reject", "train", "user"]
 
 # What a case is declared to do.
 EXPECTATIONS = ("pass", "reject", "xfail")

@@ -158,8 +158,10 @@ class BrowserSession:
     def backends(self):
         return {name: slot.info for name, slot in self._slots.items()}
 
-    def load(self, model_dir, backend, timeout_s=None):
-        """Load the model.json in `model_dir` (or a path to a .json file) on `backend`."""
+    def load(self, model_dir, backend, timeout_s=None, scripts=()):
+        """Load the model.json in `model_dir` (or a path to a .json file) on `backend`. Before TF.js builds it, the
+        page runs `scripts` (JavaScript files registering the user's ported layers) and the companion module when
+        model.json's metadata names it (from the model's directory); a script that fails is stage `script`."""
         model_dir = os.fspath(model_dir)
         if os.path.isfile(model_dir):
             directory, filename = os.path.split(os.path.abspath(model_dir))
@@ -168,8 +170,14 @@ class BrowserSession:
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"model directory not found: {model_dir}")
         url = self._server.register(directory) + filename
+        urls = []
+        for script in map(os.fspath, scripts):
+            if not os.path.isfile(script):
+                raise FileNotFoundError(f"script not found: {script}")
+            folder, name = os.path.split(os.path.abspath(script))
+            urls.append(self._server.register(folder) + name)
         model_id = f"{backend}-{next(self._ids)}"
-        value = self._call(backend, "load", [model_id, url], timeout_s)
+        value = self._call(backend, "load", [model_id, url, urls], timeout_s)
         self._slot(backend).live.add(model_id)
         spec = lambda s: TensorSpec(s["name"], list(s["shape"]), s["dtype"])
         return ModelHandle(

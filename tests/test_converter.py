@@ -435,9 +435,9 @@ class Scale(keras.layers.Layer):
 REJECTED = {
     "lambda": (lambda x: keras.layers.Lambda(lambda t: t + 1.0, name="lam")(x), "lam", "needs_python_code"),
     "custom-registered": (lambda x: Scale(name="scale")(x), "scale", "needs_python_code"),
-    "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru", "unsupported_value"),
+    "gru-reset-after": (lambda x: keras.layers.GRU(2, reset_after=True, name="gru")(x), "gru", "needs_companion"),
     "elu-alpha": (lambda x: keras.layers.ELU(alpha=0.5, name="elu")(x), "elu", "unsupported_value"),
-    "discretization": (lambda x: keras.layers.Discretization([0.0], name="disc")(x), "disc", "unknown_layer"),
+    "discretization": (lambda x: keras.layers.Discretization([0.0], name="disc")(x), "disc", "needs_companion"),
     # attention is lowered, except in forms that compute something else: those are refused by name
     "attention-scores": (
         lambda x: keras.layers.Attention(name="att")([x, x], return_attention_scores=True)[0],

@@ -25,6 +25,7 @@ class Converted:
     convert_ms: float | None = None
     sizes: Sizes = dataclasses.field(default_factory=Sizes)
     lowerings: list[Lowered] = dataclasses.field(default_factory=list)
+    companion: list[str] = dataclasses.field(default_factory=list)  # companion rules the converter applied
 
 
 def _lowering_metadata(directory: Path) -> dict:
@@ -35,6 +36,12 @@ def _lowering_metadata(directory: Path) -> dict:
 def lowerings_of(directory: Path) -> list[Lowered]:
     """The lowerings the converter recorded in the artifact's model.json (converter/lowering.py metadata)."""
     return [Lowered(**x) for x in _lowering_metadata(directory).get("lowerings", [])]
+
+
+def companion_rules(directory: Path) -> list[str]:
+    """The companion rules (converter/companion_table.py) the converter recorded in model.json, sorted, once."""
+    layers = (_lowering_metadata(directory).get("companion") or {}).get("layers", [])
+    return sorted({x["rule"] for x in layers})
 
 
 def lowered_outputs(directory: Path | None) -> dict[str, str]:
@@ -75,10 +82,11 @@ def convert_variant(
             artifact=api,
             sizes=artifact_sizes(api),
             lowerings=lowerings_of(api),
+            companion=companion_rules(api),
             training=json.loads(training.read_text()) if training.exists() else None,
         )
     source = prepared.files.get(fmt) or prepared.files.get("keras") or prepared.files["h5"]
-    options: dict = {}
+    options: dict = dict(getattr(prepared, "convert_options", None) or {})
     if quantization == "plan":
         options["quantize_plan"] = plan
     elif quantization:
@@ -158,6 +166,7 @@ def _finish(said: dict, out: Path, source: Path, quantization: str | None, plan)
         source=source,
         training=said["training"],
         lowerings=lowerings_of(out),
+        companion=companion_rules(out),
     )
 
 

@@ -44,9 +44,10 @@ def first_divergence(session, handle, prepared, tol, moved: dict[str, str] | Non
 
 
 @contextlib.contextmanager
-def loaded(session, artifact, backend: str):
-    """A model loaded on one backend's page, disposed of when the block ends (whatever happened in it)."""
-    handle = session.load(artifact, backend)
+def loaded(session, artifact, backend: str, scripts=()):
+    """A model loaded on one backend's page (after `scripts`: a user's ported layers), disposed of when the block
+    ends (whatever happened in it)."""
+    handle = session.load(artifact, backend, scripts=scripts)
     try:
         yield handle
     finally:
@@ -71,7 +72,7 @@ def run_backend(session, backend: str, converted: Converted, prepared, tol, *, t
 
     times: dict = {}
     try:
-        with loaded(session, converted.artifact, backend) as handle:
+        with loaded(session, converted.artifact, backend, prepared.scripts) as handle:
             times["load"] = handle.load_ms
             start = time.perf_counter()
             outs = session.predict(handle, prepared.inputs)

@@ -79,9 +79,12 @@ def application_objects(k) -> dict:
     return {"LayerScale": convnext.LayerScale, "CustomScaleLayer": scale, "Custom>CustomScaleLayer": scale}
 
 
-def load_model(k, path):
-    """A model file loaded by its own Keras, uncompiled, with keras.applications' own layers known."""
-    return k.models.load_model(str(path), compile=False, custom_objects=application_objects(k))
+def load_model(k, path, custom_objects: dict | None = None):
+    """A model file loaded by its own Keras, uncompiled, with keras.applications' own layers known (and the user's
+    layer classes, when they opt in: harness/pipeline/custom.py)."""
+    return k.models.load_model(
+        str(path), compile=False, custom_objects={**application_objects(k), **(custom_objects or {})}
+    )
 
 
 @functools.cache
@@ -181,13 +184,13 @@ def _inputs_source() -> str:
 
 @functools.cache
 def converter_hash() -> str:
-    """Changes whenever the converter's source does (its subpackages, converter/lowering/, included): every
-    cached conversion depends on it."""
+    """Changes whenever the converter's source does (its subpackages, converter/lowering/, and the companion module
+    it copies into an artifact, included): every cached conversion depends on it."""
     import converter
 
     root = Path(converter.__file__).resolve().parent
     h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
+    for p in sorted([*root.rglob("*.py"), *root.rglob("*.js")]):
         h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -248,6 +251,8 @@ class Prepared:
     loader: Callable[[], object] | None = None  # builds the Keras model again (layer localisation)
     error: str | None = None  # Keras could not build, feed, run or save the model
     directory: Path | None = None  # the cache entry (None: a user's file, not cached)
+    convert_options: dict = dataclasses.field(default_factory=dict)  # converter options (conversion_options)
+    scripts: tuple[Path, ...] = ()  # the user's JavaScript the page loads before the model (--custom-js)
 
     def load_model(self):
         if self.loader is None:
@@ -284,13 +289,16 @@ def prepare(case, flavour: str) -> Prepared:
     api_dir = directory / f"api-{converter_hash()}"
     want_api = "api" in formats
     loader = functools.partial(build, case, flavour)
+    options = conversion_options(case)
     error = populate_once(
         directory,
         lambda: meta.exists() and (not want_api or api_dir.exists()),
         lambda: _populate(case, flavour, directory, api_dir if want_api else None, formats),
     )
     if error:
-        return Prepared(case.name, flavour, {}, [], [], [], loader, error=error, directory=directory)
+        return Prepared(
+            case.name, flavour, {}, [], [], [], loader, error=error, directory=directory, convert_options=options
+        )
     info = json.loads(meta.read_text())
     data = np.load(directory / "data.npz")
     xs = [data[f"x{i}"] for i in range(info["n_inputs"])]
@@ -298,7 +306,9 @@ def prepare(case, flavour: str) -> Prepared:
     files = {fmt: directory / f"model{FILE_SUFFIX[fmt]}" for fmt in info["formats"]}
     if want_api:
         files["api"] = api_dir
-    return Prepared(case.name, flavour, files, xs, refs, info["output_names"], loader, directory=directory)
+    return Prepared(
+        case.name, flavour, files, xs, refs, info["output_names"], loader, directory=directory, convert_options=options
+    )
 
 
 def _populate(case, flavour, directory: Path, api_dir: Path | None, formats) -> str | None:
@@ -333,18 +343,24 @@ def _populate(case, flavour, directory: Path, api_dir: Path | None, formats) -> 
     except Exception as e:  # the case's record says so; the run goes on
         return f"Keras could not {step} the model: {one_line(e)}"
     if api_dir is not None and not api_dir.exists():
-        _convert_in_memory(model, directory, api_dir)
+        _convert_in_memory(model, directory, api_dir, conversion_options(case))
     return None
 
 
-def _convert_in_memory(model, directory: Path, api_dir: Path) -> None:
+def conversion_options(case) -> dict:
+    """The converter options a suite case is converted with: the companion module for a case that names
+    companion rules (converter/companion_table.py)."""
+    return {"companion": True} if case.companion else {}
+
+
+def _convert_in_memory(model, directory: Path, api_dir: Path, options: dict | None = None) -> None:
     """The `api` format: `save_keras_model` on the live model; its failure is recorded as the outcome."""
     from converter import ConversionError, save_keras_model
 
     stage: Path | None = Path(tempfile.mkdtemp(prefix=".api.", dir=directory))
     assert stage is not None
     try:
-        result = save_keras_model(model, stage / "out")
+        result = save_keras_model(model, stage / "out", **(options or {}))
         # what the converter made of the training configuration (TF.js ignores an extra file)
         (stage / "out" / "training.json").write_text(json.dumps(training_json(result.training)))
         os.replace(stage / "out", api_dir)

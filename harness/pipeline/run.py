@@ -194,7 +194,7 @@ def run_suite(
     return collected, merge_environments(envs)
 
 
-def run_files(paths, names, backends, inputs, progress, artifacts: Path) -> tuple[list[Record], dict]:
+def run_files(paths, names, backends, inputs, progress, artifacts: Path, code=None) -> tuple[list[Record], dict]:
     from js_runner import BrowserSession
 
     records = []
@@ -205,7 +205,7 @@ def run_files(paths, names, backends, inputs, progress, artifacts: Path) -> tupl
         task = progress.add_task("certifying", total=len(paths))
         for path, name in zip(paths, names):
             progress.update(task, description=str(path)[:60])
-            records += user.certify_file(session, path, name, backends, inputs, Path(tmp), artifacts)
+            records += user.certify_file(session, path, name, backends, inputs, Path(tmp), artifacts, code)
             progress.advance(task)
         return records, environment(session)
 
@@ -226,11 +226,13 @@ def run(
     cases=None,
     shard: sharding.Shard | None = None,
     progress_interval_s: float = PROGRESS_INTERVAL_S,
+    code: user.custom.UserCode | None = None,
 ) -> int:
     """Certify, write the reports, compare with the baseline; 0 when every record met its expectation
     and nothing regressed. `backends`: the backends named (None: the default, DEFAULT_BACKENDS for model files;
     for the suite, those and the sampled backends on the suite's sample, harness.suite.sample). `cases` replaces
-    the reference suite (tests); `shard` certifies one shard of the selection (harness.pipeline.shard).
+    the reference suite (tests); `shard` certifies one shard of the selection (harness.pipeline.shard); `code`:
+    the user's own code for their model files (custom layers' Python and JavaScript, the companion module).
     Progress is a live bar on a terminal, else a line every `progress_interval_s` seconds."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -263,7 +265,7 @@ def run(
             mine = sharding.select_files(paths, shard)
             if shard is not None:
                 info = sharding.shard_info(shard, names.values(), len(paths) * len(backends))
-            records, env = run_files(mine, [names[p] for p in mine], backends, inputs, progress, artifacts)
+            records, env = run_files(mine, [names[p] for p in mine], backends, inputs, progress, artifacts, code)
             expected, omitted, filters = None, [], [f"model files ({len(paths)})"]
             baseline = None  # the baseline is the reference suite's
         else:
@@ -303,6 +305,10 @@ def run(
         console.print(summary_table(data))
         for r in data["records"]:
             if not r.ok:  # Text, not markup: ids hold brackets (`Dense[units=4]`)
-                console.print(Text.assemble(("not ok ", "red"), f"{r.id}: {r.outcome}: {(r.message or '')[:200]}"))
+                div = r.first_divergence
+                where = f" (first diverging layer: {div.layer} ({div.class_name}))" if div and div.class_name else ""
+                console.print(
+                    Text.assemble(("not ok ", "red"), f"{r.id}: {r.outcome}{where}: {(r.message or '')[:200]}")
+                )
     console.print(f"done in {time.time() - start:.1f} s", highlight=False)
     return status

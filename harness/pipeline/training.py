@@ -45,6 +45,7 @@ class TrainPrepared:
     outputs: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
     directory: Path | None = None
+    convert_options: dict = dataclasses.field(default_factory=dict)
 
     # what the inference pipeline reads of a prepared case
     @property
@@ -68,7 +69,9 @@ def prepare(case, flavour: str) -> TrainPrepared:
         lambda: _populate(case, flavour, directory, api_dir),
     )
     if error:
-        return TrainPrepared(case.name, flavour, {}, error=error, directory=directory)
+        return TrainPrepared(
+            case.name, flavour, {}, error=error, directory=directory, convert_options=reference.conversion_options(case)
+        )
     info = json.loads(meta.read_text())
     data = np.load(directory / "data.npz")
     batches = [
@@ -89,6 +92,7 @@ def prepare(case, flavour: str) -> TrainPrepared:
         weights,
         info["outputs"],
         directory=directory,
+        convert_options=reference.conversion_options(case),
     )
 
 
@@ -105,7 +109,7 @@ def _populate(case, flavour: str, directory: Path, api_dir: Path) -> str | None:
         for fmt in SAVE_ORDER[flavour]:
             step = f"save ({fmt})"
             if fmt == "api":
-                reference._convert_in_memory(model, directory, api_dir)
+                reference._convert_in_memory(model, directory, api_dir, reference.conversion_options(case))
             else:
                 suffix = FILE_SUFFIX[fmt]
                 tmp = directory / f".model{suffix}.{os.getpid()}.tmp{suffix}"
@@ -180,6 +184,16 @@ def tfjs_evaluation(values: list[float], names: list[str], n_outputs: int) -> di
     return {"loss": values[n_outputs - 1], **dict(zip(names[1:], values[n_outputs:]))}
 
 
+def loaded_name(name: str, loaded) -> str | None:
+    """The name TF.js loaded weight `name` under: itself, or, by TF.js's own fallback (engine/container.js
+    loadWeights), without its second-to-last part (`gru/gru_cell/kernel` loads into an RNN's `gru/kernel`)."""
+    if name in loaded:
+        return name
+    parts = name.split("/")
+    fallback = "/".join(parts[:-2] + parts[-1:])
+    return fallback if len(parts) > 2 and fallback in loaded else None
+
+
 def _compare(name: str, want, got, tol):
     """One comparison; a shape mismatch (TF.js ran 1 step where Keras ran 12, say) is a problem, never a
     broadcast."""
@@ -222,10 +236,11 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
         times["first_predict"] = (time.perf_counter() - start) * 1000
         comparisons: list[tuple[str, Any, Any]] = [("step losses", prepared.steps, [s[0] for s in steps])]
         for wname, array in prepared.weights.items():
-            if wname not in weights:
+            tfjs_name = loaded_name(wname, weights)
+            if tfjs_name is None:
                 problems.append(f"TF.js has no weight {wname}")
                 continue
-            comparisons.append((f"weight {wname}", array, weights[wname]))
+            comparisons.append((f"weight {wname}", array, weights[tfjs_name]))
         for name, want_value, got_value in comparisons:
             metric, problem = _compare(name, want_value, got_value, tol)
             if problem:

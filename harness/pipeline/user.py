@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.files import write_atomic
-from harness.pipeline import certify, reference
+from harness.pipeline import certify, custom, reference
 from harness.results.record import Record, unfinished
 from harness.suite import inputs as inputs_mod
 from harness.suite.case import Case, Variant
@@ -24,12 +24,14 @@ from harness.vocabulary import UNKNOWN_FLAVOUR
 
 @dataclasses.dataclass(frozen=True)
 class ModelFile:
-    """A builder that loads a user's file with its own Keras (compile=False)."""
+    """A builder that loads a user's file with its own Keras (compile=False), with the layer classes of the user's
+    module when they opted in (`--custom-objects`)."""
 
     path: Path
+    custom_objects: Path | None = None
 
     def __call__(self, k):
-        return reference.load_model(k, self.path)
+        return reference.load_model(k, self.path, custom.custom_objects(self.custom_objects, k))
 
 
 def case_names(paths: list[Path]) -> list[str]:
@@ -42,9 +44,16 @@ def case_names(paths: list[Path]) -> list[str]:
     return [p.relative_to(common).as_posix() for p in resolved]
 
 
-def user_case(name: str, path: Path, flavour: str = "keras3", fmt: str = "h5", classes=()) -> Case:
+def user_case(
+    name: str, path: Path, flavour: str = "keras3", fmt: str = "h5", classes=(), python: Path | None = None
+) -> Case:
     return Case(
-        name=name, tier="user", build=ModelFile(path), layer_classes=tuple(classes), flavours=(flavour,), formats=(fmt,)
+        name=name,
+        tier="user",
+        build=ModelFile(path, python),
+        layer_classes=tuple(classes),
+        flavours=(flavour,),
+        formats=(fmt,),
     )
 
 
@@ -82,9 +91,18 @@ def load_inputs(path: Path, model) -> list[np.ndarray]:
 
 
 def certify_file(
-    session, path: Path, name: str, backends, inputs: Path | None, workdir: Path, artifacts: Path
+    session,
+    path: Path,
+    name: str,
+    backends,
+    inputs: Path | None,
+    workdir: Path,
+    artifacts: Path,
+    code: custom.UserCode | None = None,
 ) -> list[Record]:
-    """Certify one user model file on `backends`. Never raises."""
+    """Certify one user model file on `backends`, with the user's own code where they opted in (`code`: their
+    custom layers' Python module and JavaScript ports, the companion module). Never raises."""
+    code = code or custom.UserCode()
     from converter import ConversionError
     from converter.reader import read_model_file
 
@@ -95,13 +113,13 @@ def certify_file(
         fmt = "keras" if path.suffix == ".keras" else "h5"
         variant = Variant(user_case(name, path, fmt=fmt), UNKNOWN_FLAVOUR, fmt)
         return [unfinished(variant, b, "converter_error", str(e)) for b in backends]
-    variant = Variant(user_case(name, path, flavour, fmt), flavour, fmt)
+    variant = Variant(user_case(name, path, flavour, fmt, python=code.python), flavour, fmt)
     try:
         k = reference.keras_module(flavour)
         model = variant.case.build(k)
-        variant = Variant(
-            user_case(name, path, flavour, fmt, sorted({type(x).__name__ for x in model.layers})), flavour, fmt
-        )
+        classes = sorted({type(x).__name__ for x in model.layers})
+        variant = Variant(user_case(name, path, flavour, fmt, classes, code.python), flavour, fmt)
+        ported = custom.custom_classes(model, k, custom.custom_objects(code.python, k))
         source = inputs_file(path, inputs)
         xs = (
             load_inputs(source, model)
@@ -114,8 +132,19 @@ def certify_file(
     except Exception as e:
         message = f"Keras could not load or run {path}: {reference.one_line(e)}"
         return [unfinished(variant, b, "reference_error", message) for b in backends]
+    options: dict = {"companion": True} if code.companion else {}
+    if ported:
+        options["custom_classes"] = ported
     prepared = reference.Prepared(
-        name, flavour, {fmt: path}, xs, refs, reference.output_names(model), loader=lambda: variant.case.build(k)
+        name,
+        flavour,
+        {fmt: path},
+        xs,
+        refs,
+        reference.output_names(model),
+        loader=lambda: variant.case.build(k),
+        convert_options=options,
+        scripts=code.scripts,
     )
     try:
         return certify.certify_prepared(session, variant, prepared, backends, workdir, artifacts)

@@ -57,16 +57,21 @@ def is_ok(expect: Expect, record: Record) -> bool:
 
 def record(variant: Variant, backend: str, converted: Converted, tolerance, run: Run | None = None) -> Record:
     """The record of `variant` on `backend`: what the converter said and, when it converted, what the run gave.
-    A case that declares lowerings must have been converted through exactly those."""
+    A case that declares lowerings (companion rules) must have been converted through exactly those."""
     case = variant.case
     expect = variant.expect_on(backend)
     run = run or Run(converted.status)
     message = run.message or converted.message or None
     rules = sorted({x.rule for x in converted.lowerings})
-    lowered_as_declared = converted.status != "ok" or not case.lowered or rules == sorted(case.lowered)
-    if not lowered_as_declared:
-        wrong = f"converted through lowerings {rules or 'none'}, but the case declares {sorted(case.lowered)}"
-        message = "; ".join(m for m in (wrong, message) if m)
+    wrong = []
+    if converted.status == "ok" and case.lowered and rules != sorted(case.lowered):
+        wrong.append(f"converted through lowerings {rules or 'none'}, but the case declares {sorted(case.lowered)}")
+    if converted.status == "ok" and case.companion and converted.companion != sorted(set(case.companion)):
+        wrong.append(
+            f"run by companion rules {converted.companion or 'none'}, but the case declares {sorted(case.companion)}"
+        )
+    if wrong:
+        message = "; ".join(m for m in (*wrong, message) if m)
     result = for_variant(
         variant,
         backend,
@@ -83,5 +88,5 @@ def record(variant: Variant, backend: str, converted: Converted, tolerance, run:
         quantization=dataclasses.replace(converted.quantization, **run.quantized) if converted.quantization else None,
         lowerings=list(converted.lowerings),
     )
-    result.ok = lowered_as_declared and is_ok(expect, result)
+    result.ok = not wrong and is_ok(expect, result)
     return result

@@ -2,6 +2,7 @@
 
 - `layers`: tier 1, every layer class TF.js 4.22 registers, crossed with the options users set;
 - `lowered`: constructs TF.js lacks or mis-computes, run as the converter lowers them;
+- `companion`: constructs only JavaScript can run, run by the companion module (converted with `--companion`);
 - `graphs`: tier 2, topologies (multi-io, shared layers, nested models, masking, encoder-decoder);
 - `apps`: tier 3, `keras.applications` architectures with random weights;
 - `real`: small models written as users write them, after Keras's examples (Transformers, ViT, attention);
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from harness.suite.apps import APP_CASES
 from harness.suite.case import Case
+from harness.suite.companion import COMPANION_CASES
 from harness.suite.declare import NAME_RE
 from harness.suite.graphs import GRAPH_CASES
 from harness.suite.layers import LAYER_CASES
@@ -26,6 +28,7 @@ from harness.suite.train import TRAIN_CASES
 CASES: tuple[Case, ...] = (
     *LAYER_CASES,
     *LOWERED_CASES,
+    *COMPANION_CASES,
     *GRAPH_CASES,
     *APP_CASES,
     *REAL_CASES,

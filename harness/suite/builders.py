@@ -669,3 +669,57 @@ def augmentation_in_training_mode(k):
     """A RandomWidth called with training=True: it resizes at inference too, so it is not removed."""
     inp = k.Input((6, 6, 3), name="image")
     return k.Model(inp, k.layers.RandomWidth(0.5, name="width")(inp, training=True), name="augment_always")
+
+
+# --- the companion tier: what only the companion module's JavaScript runs -----------------------------------------
+
+
+def gru_default_stacked(k):
+    """The GRU a user trains with defaults (reset_after=True): Bidirectional, then stacked, then a head."""
+    inp = k.Input((6, 3), name="input")
+    x = k.layers.Bidirectional(k.layers.GRU(4, return_sequences=True, name="gru1"), name="bidi")(inp)
+    x = k.layers.GRU(3, name="gru2")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.Dense(2, name="head")(x), name="gru_default_stacked"))
+
+
+def gru_default_masked(k):
+    """Embedding(mask_zero=True) -> GRU with defaults: padded steps must be skipped."""
+    inp = k.Input((7,), dtype="int32", name="tokens")
+    x = k.layers.Embedding(12, 4, mask_zero=True, name="embedding")(inp)
+    x = k.layers.GRU(5, return_sequences=True, name="gru1")(x)
+    x = k.layers.GRU(3, name="gru2")(x)
+    return nontrivial_weights(k.Model(inp, x, name="gru_default_masked"))
+
+
+def gru_default_seq2seq(k):
+    """Seq2seq with default GRUs: the encoder's state is the decoder's initial_state."""
+    enc_in = k.Input((5, 3), name="encoder_input")
+    dec_in = k.Input((4, 2), name="decoder_input")
+    _, h = k.layers.GRU(6, return_state=True, name="encoder")(enc_in)
+    out = k.layers.GRU(6, return_sequences=True, name="decoder")(dec_in, initial_state=h)
+    return nontrivial_weights(k.Model([enc_in, dec_in], out, name="gru_default_seq2seq"))
+
+
+def gru_after_time_distributed(k):
+    """A GRU reading a TimeDistributed convolution's per-frame features, as a video model does."""
+    inp = k.Input((4, 5, 5, 2), name="frames")
+    x = k.layers.TimeDistributed(k.layers.Conv2D(3, 3, activation="relu", name="conv"), name="td_conv")(inp)
+    x = k.layers.TimeDistributed(k.layers.Flatten(name="flatten"), name="td_flatten")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.GRU(4, name="gru")(x), name="gru_after_time_distributed"))
+
+
+def resize_then_conv(k):
+    """Resizing inside a small image model, between a convolution and bilinear upsampling."""
+    inp = k.Input((9, 7, 3), name="image")
+    x = k.layers.Resizing(6, 6, name="resize")(inp)
+    x = k.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(x)
+    x = k.layers.UpSampling2D(2, interpolation="bilinear", name="upsample")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.Conv2D(2, 1, name="head")(x), name="resize_then_conv"))
+
+
+def discretize_then_embed(k):
+    """Discretization feeding an Embedding, as a bucketized numeric feature does."""
+    inp = k.Input((5,), name="feature")
+    x = k.layers.Discretization(bin_boundaries=[-1.0, -0.25, 0.0, 0.5, 1.25], name="buckets")(inp)
+    x = k.layers.Embedding(6, 3, name="embedding")(x)
+    return nontrivial_weights(k.Model(inp, k.layers.Flatten(name="flatten")(x), name="discretize_then_embed"))

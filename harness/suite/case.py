@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
+from converter.companion_table import COMPANIONS
 from converter.lowering_table import LOWERINGS
 from harness.vocabulary import (
     EXPECTATIONS,
@@ -187,6 +188,7 @@ class Case:
     # bug on a case whose other backends pass, say. They apply to the float32 variants.
     known_failures: tuple[Expect, ...] = ()
     lowered: tuple[str, ...] = ()  # the lowerings (converter/lowering_table.py) the converter must apply
+    companion: tuple[str, ...] = ()  # the companion rules (converter/companion_table.py) it converts through
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -215,6 +217,12 @@ class Case:
             raise ValueError(f"{self.name}: quantized forms are among {QUANTIZATIONS}, for cases that convert")
         if self.tier == "lowered" and not self.lowered:
             raise ValueError(f"{self.name}: a lowered case names the lowerings it exercises")
+        if self.tier == "companion" and not self.companion:
+            raise ValueError(f"{self.name}: a companion case names the companion rules it exercises")
+        if self.companion and self.tier not in ("companion", "train"):
+            raise ValueError(f"{self.name}: only companion and train cases convert with the companion module")
+        if not set(self.companion) <= set(COMPANIONS):
+            raise ValueError(f"{self.name}: unknown companion rule(s) {sorted(set(self.companion) - set(COMPANIONS))}")
         if not set(self.lowered) <= set(LOWERINGS):
             raise ValueError(f"{self.name}: unknown lowering(s) {sorted(set(self.lowered) - set(LOWERINGS))}")
         if not {form for form, _ in self.quantized_expect} <= set(self.quantized):

@@ -102,8 +102,15 @@ def two_heads(k):
     return k.Model(x, [cls, reg], name="two_heads")
 
 
-NETS.update(conv=conv_net, two_heads=two_heads)
-INPUTS = {"conv": [(6, 6, 2)]}
+def gru_net(k, dropout: float = 0.0):
+    """A GRU with Keras's defaults (reset_after=True): TF.js runs it only with the companion module."""
+    x = k.Input((5, 3), name="x")
+    h = k.layers.GRU(4, dropout=dropout, name="gru")(x)
+    return k.Model(x, k.layers.Dense(3, name="out")(h), name="gru_net")
+
+
+NETS.update(conv=conv_net, two_heads=two_heads, gru=gru_net, gru_dropout=lambda k: gru_net(k, dropout=0.25))
+INPUTS = {"conv": [(6, 6, 2)], "gru": [(5, 3)], "gru_dropout": [(5, 3)]}
 
 
 def _object(k, spec, family: str):

@@ -139,6 +139,7 @@ def layer(
     quantized=(),
     tier="layer",
     lowered=(),
+    companion=(),
     known=(),
 ) -> Case:
     """A case around one layer `cls` with `options` on inputs `shape` (a tuple of shapes for merges).
@@ -163,6 +164,7 @@ def layer(
         tolerance=tolerance,
         quantized=quantized,
         lowered=tuple(lowered),
+        companion=tuple(companion),
         formats=None if tier == "reject" else ONE_FILE_PER_FORMAT,
         known_failures=tuple(known),
     )
@@ -235,6 +237,7 @@ def graph(
     tier="graph",
     quantized=(),
     lowered=(),
+    companion=(),
     formats=None,
     known=(),
 ) -> Case:
@@ -251,6 +254,7 @@ def graph(
         expect=expect,
         quantized=quantized,
         lowered=tuple(lowered),
+        companion=tuple(companion),
     )
 
 

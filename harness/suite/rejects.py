@@ -23,6 +23,7 @@ from harness.suite.declare import (
     tokens,
 )
 
+NEEDS_COMPANION = "needs_companion"
 REJECT_CASES = [
     refused_graph(b.lambda_layer, ["Lambda"], "needs_python_code", "a Lambda holds Python bytecode"),
     refused_graph(
@@ -40,12 +41,15 @@ REJECT_CASES = [
     refused("ZeroPadding3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("Cropping3D", {}, VOL, "unknown_layer", UNKNOWN),
     refused("UpSampling3D", {}, VOL, "unknown_layer", UNKNOWN),
+    # what only the companion module runs is refused by default, naming the option (the companion tier certifies
+    # each converted with it)
     refused(
         "GRU",
         {"reset_after": True},
         SEQ,
-        "unsupported_value",
-        "TF.js GRUCell throws on reset_after=true (the Keras default)",
+        NEEDS_COMPANION,
+        "TF.js GRUCell throws on reset_after=true (the Keras default); the companion module runs it",
+        label="reset_after=True,without_companion",
     ),
     refused("ELU", {"alpha": 0.5}, (3, 5), "unsupported_value", "TF.js ELU throws on alpha other than 1.0"),
     # constructs the lowering stage covers, in forms it does not lower (converter/lowering.py refuses)
@@ -152,26 +156,44 @@ REJECT_CASES = [
         "UpSampling2D",
         {"interpolation": "bilinear"},
         (3, 3, 2),
-        "unsupported_value",
+        NEEDS_COMPANION,
         f"{TFJS_SRC}layers/convolutional.ts UpSampling2D calls image.resizeBilinear without half-pixel "
-        "centers; Keras resizes with tf.image.resize (half-pixel centers)",
+        "centers; Keras resizes with tf.image.resize (half-pixel centers); the companion module runs it",
+        label="interpolation=bilinear,without_companion",
     ),
     refused(
         "Resizing",
         {},
         (8, 8, 2),
-        "unsupported_value",
+        NEEDS_COMPANION,
         f"{TFJS_SRC}layers/preprocessing/image_resizing.ts passes alignCorners=!cropToAspectRatio to "
-        "image.resizeBilinear and never crops; Keras resizes with half-pixel centers",
-        label="interpolation=bilinear",
+        "image.resizeBilinear and never crops; Keras resizes with half-pixel centers; the companion module runs it",
+        label="interpolation=bilinear,without_companion",
     ),
     refused(
         "Resizing",
         {"interpolation": "nearest"},
         (8, 8, 2),
-        "unsupported_value",
+        NEEDS_COMPANION,
         f"{TFJS_SRC}layers/preprocessing/image_resizing.ts resizes nearest with alignCorners=true; "
-        "Keras with half-pixel centers",
+        "Keras with half-pixel centers; the companion module runs it",
+        label="interpolation=nearest,without_companion",
+    ),
+    refused(
+        "Resizing",
+        {"antialias": True},
+        (8, 8, 2),
+        "unsupported_value",
+        "neither TF.js nor the companion module resizes with antialiasing",
+        **only(K3, "tf_keras's Resizing has no antialias"),
+    ),
+    refused(
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0]},
+        (4,),
+        NEEDS_COMPANION,
+        "TF.js has no Discretization layer; the companion module runs it",
+        label="without_companion",
     ),
     # Keras 3 Bidirectional forces zero_output_for_mask=True on a wrapped RNN returning sequences; TF.js
     # repeats the last output on masked steps instead.

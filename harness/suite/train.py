@@ -21,6 +21,8 @@ CLASSES = {
     "frozen_bn": (*DENSE, "BatchNormalization"),
     "conv": ("Conv2D", "GlobalAveragePooling2D", "Dense"),
     "two_heads": ("Dense",),
+    "gru": ("GRU", "Dense"),
+    "gru_dropout": ("GRU", "Dense"),
 }
 WASM_NO_CONV_GRADIENT = fails_at(
     "train",
@@ -55,6 +57,7 @@ def trained(
     *,
     fit: Fit,
     expect: Expect = PASS,
+    companion: tuple[str, ...] = (),
     **compile_args,
 ) -> Case:
     build = Compiled(net, loss, metrics, optimizer, **compile_args)
@@ -75,6 +78,7 @@ def trained(
         expect=expect,
         fit=fit,
         batch=fit.batch,
+        companion=companion,
     )
 
 
@@ -177,6 +181,25 @@ TRAIN_CASES = [
     ],
     # what the converter must leave out of the training configuration, with its reason code
     trained("custom_loss", "linear", "custom", fit=REAL, expect=reject("needs_python_code", "a Python loss")),
+    # the companion module's GRU trains as Keras's (companion_table: training_exact); with dropout it refuses to
+    # train (dropout masks are random in both, and TfjsCertifyGRUCell does not implement them)
+    trained(
+        "GRU[reset_after=True]",
+        "gru",
+        "mse",
+        ("mae",),
+        ("SGD", {"learning_rate": 0.2, "momentum": 0.5}),
+        fit=REAL,
+        companion=("gru_reset_after",),
+    ),
+    trained(
+        "GRU[reset_after=True,dropout=0.25]",
+        "gru_dropout",
+        "mse",
+        fit=REAL,
+        companion=("gru_reset_after",),
+        expect=reject("js_layer_for_inference", "TfjsCertifyGRUCell does not implement dropout in training"),
+    ),
     trained(
         "hinge",
         "linear",

@@ -235,7 +235,24 @@
     }));
   }
 
-  async function load(id, url) {
+  // Run a script before the model is built: as a module, imported afresh for every load (`?load=<id>`), so that
+  // each load registers its own classes (two ports may register one className) and top-level declarations of
+  // different scripts never collide. Plain scripts that register on the global `tf` run as modules too.
+  async function runScript(url, id) {
+    try {
+      await import(`${url}${url.includes('?') ? '&' : '?'}load=${encodeURIComponent(id)}`);
+    } catch (e) {
+      throw new StageError('script', `${url}: ${message(e)}`);
+    }
+  }
+
+  // The companion module model.json's metadata asks for (converter/companion), beside model.json.
+  function companionUrl(artifacts, modelUrl) {
+    const meta = ((artifacts.userDefinedMetadata || {}).tfjs_certify || {}).companion;
+    return meta && meta.file ? new URL(meta.file, new URL(modelUrl, location.href)).href : null;
+  }
+
+  async function load(id, url, scripts) {
     return wrap('parse', async () => {
       if (models.has(id)) dispose(id);
       const t0 = performance.now();
@@ -249,6 +266,11 @@
           } catch (e) {
             const parseError = /parse model JSON|contains neither/.test(message(e));
             throw new StageError(e.stage || (parseError ? 'parse' : 'fetch'), message(e));
+          }
+          state.stage = 'script';
+          const companion = companionUrl(artifacts, url);
+          for (const script of [...(companion ? [companion] : []), ...(scripts || [])]) {
+            await runScript(script, id);
           }
           state.stage = 'parse';
           checkWeightBytes(artifacts);
