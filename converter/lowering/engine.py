@@ -245,6 +245,38 @@ def activation_name(value):
 
 # Layers whose (first) output has the rank of their (first) input: elementwise, normalizing, resampling
 # and merging layers, convolutions and pooling of any rank, augmentation (identity at inference).
+# Image augmentation layers: each returns its input, cast to its float compute dtype, when called with
+# training=False (checked in Keras 3.15 and tf_keras 2.21); lowering/preprocessing.py removes them.
+AUGMENTATION = (
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomBrightness",
+    "RandomHeight",
+    "RandomWidth",
+    "RandomColorDegeneration",
+    "RandomColorJitter",
+    "RandomElasticTransform",
+    "RandomErasing",
+    "RandomGaussianBlur",
+    "RandomGrayscale",
+    "RandomHue",
+    "RandomInvert",
+    "RandomPerspective",
+    "RandomPosterization",
+    "RandomSaturation",
+    "RandomSharpness",
+    "RandomShear",
+    "AugMix",
+    "CutMix",
+    "Equalization",
+    "MixUp",
+    "RandAugment",
+    "Solarization",
+)
+
 OUT_RANK_KEEP = frozenset(
     {
         "Dense",
@@ -325,37 +357,10 @@ OUT_RANK_KEEP = frozenset(
         "LayerScale",
         "CustomScaleLayer",
         "StochasticDepth",
-        # image augmentation and preprocessing (identity at inference, or the same image resized)
-        "RandomFlip",
-        "RandomRotation",
-        "RandomZoom",
-        "RandomTranslation",
-        "RandomContrast",
-        "RandomBrightness",
         "RandomCrop",
-        "RandomHeight",
-        "RandomWidth",
-        "RandomColorDegeneration",
-        "RandomColorJitter",
-        "RandomElasticTransform",
-        "RandomErasing",
-        "RandomGaussianBlur",
-        "RandomGrayscale",
-        "RandomHue",
-        "RandomInvert",
-        "RandomPerspective",
-        "RandomPosterization",
-        "RandomSaturation",
-        "RandomSharpness",
-        "RandomShear",
-        "AugMix",
         "AutoContrast",
-        "CutMix",
-        "Equalization",
-        "MixUp",
-        "RandAugment",
-        "Solarization",
         "ContrastLimitedAdaptiveHistogramEqualization",
+        *AUGMENTATION,
     }
 )
 # tf_keras TFOpLambda functions whose output has the rank of their first input (filled by ops.py).

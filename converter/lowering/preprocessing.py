@@ -7,39 +7,8 @@ converts uncompiled (lowering_table: training_exact=False)."""
 
 from __future__ import annotations
 
-from converter.lowering.engine import Refuse, Site, rule
+from converter.lowering.engine import AUGMENTATION, Refuse, Site, rule
 
-# Checked in Keras 3.15 and tf_keras 2.21: each returns its input, cast to its float compute dtype, when called
-# with training=False (image_preprocessing/*.py transform_images, tf_keras image_preprocessing.py call).
-AUGMENTATION = (
-    "RandomFlip",
-    "RandomRotation",
-    "RandomZoom",
-    "RandomTranslation",
-    "RandomContrast",
-    "RandomBrightness",
-    "RandomHeight",
-    "RandomWidth",
-    "RandomColorDegeneration",
-    "RandomColorJitter",
-    "RandomElasticTransform",
-    "RandomErasing",
-    "RandomGaussianBlur",
-    "RandomGrayscale",
-    "RandomHue",
-    "RandomInvert",
-    "RandomPerspective",
-    "RandomPosterization",
-    "RandomSaturation",
-    "RandomSharpness",
-    "RandomShear",
-    "AugMix",
-    "CutMix",
-    "Equalization",
-    "MixUp",
-    "RandAugment",
-    "Solarization",
-)
 INFERENCE_IDENTITY = ("SpatialDropout2D", "SpatialDropout3D", "ActivityRegularization")
 
 
