@@ -70,6 +70,8 @@ def test_the_vocabulary_is_the_schemas():
     assert tuple(DEFS["layer_status"]["properties"]["status"]["enum"]) == vocabulary.STATUSES
     with open(baseline.SCHEMA_PATH) as f:
         base_schema = json.load(f)
+    layer_status = base_schema["properties"]["layers"]["additionalProperties"]
+    assert tuple(layer_status["propertyNames"]["enum"]) == vocabulary.BACKENDS
     assert (
         tuple(base_schema["properties"]["records"]["additionalProperties"]["prefixItems"][0]["enum"])
         == vocabulary.OUTCOMES
@@ -122,6 +124,6 @@ def test_the_committed_baseline_has_one_record_per_suite_variant_and_backend():
 
 def test_the_committed_baseline_is_small_and_readable():
     path = ROOT / "reports" / "baseline.json"
-    assert path.stat().st_size < 300_000
+    assert path.stat().st_size < 400_000  # ~70 bytes a record (4,440 records): a diff a reviewer can read
     text = path.read_text()
     assert text == baseline.Baseline.load(path).dumps()  # one sorted line per record, as written

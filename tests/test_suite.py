@@ -149,14 +149,15 @@ def test_known_failures_cite_tfjs():
 
 
 def test_what_takes_long_is_marked_slow():
-    """pytest schedules slow tests first and `-m "not slow"` leaves them out: a variant that took more than 8 s in
-    the run the costs were measured in (reports/costs.json) must belong to a case marked slow."""
+    """pytest schedules slow tests first and `-m "not slow"` leaves them out: a variant that took more than 15 s in
+    the run the costs were measured in (reports/costs.json, written with the baseline from a warm run) must
+    belong to a case marked slow (the apps: seconds a variant)."""
     from harness.pipeline.shard import load_costs
 
     measured = load_costs()
     assert measured, "reports/costs.json is missing or empty"
     slow = {v.id for c in CASES if c.slow for v in c.variants()}
-    assert sorted(vid for vid, seconds in measured.items() if seconds > 8 and vid not in slow) == []
+    assert sorted(vid for vid, seconds in measured.items() if seconds > 15 and vid not in slow) == []
 
 
 # --- Keras references (slow: imports TensorFlow) ------------------------------------------------------------
