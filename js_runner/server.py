@@ -54,6 +54,10 @@ def _contained(path, root):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "js_runner"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits for the client's
+    # delayed ACK of the headers (~40 ms on Linux) on every request of a kept-alive connection. Measured: loading
+    # and disposing of a one-layer model took 105 ms with it and 20 ms without, most of a small record's time.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # quiet: the runner reports errors itself
         pass

@@ -46,6 +46,27 @@ def test_server_serves_roots_with_isolation_headers(tmp_path):
         assert get(server.page_url)[0] == 200
 
 
+def test_server_sends_without_waiting_for_acks(tmp_path, monkeypatch):
+    """Every connection the server accepts has TCP_NODELAY: headers and body are separate writes, and with
+    Nagle's algorithm the body of each response waited for the client's delayed ACK (~40 ms a request)."""
+    import socket
+
+    from js_runner import server as server_mod
+
+    seen = []
+    setup = server_mod._Handler.setup
+
+    def recording_setup(self):
+        setup(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(server_mod._Handler, "setup", recording_setup)
+    (tmp_path / "w.bin").write_bytes(b"x" * 100)
+    with StaticServer() as server:
+        assert get(server.register(tmp_path) + "w.bin")[1] == b"x" * 100
+    assert seen and all(seen), seen
+
+
 def test_server_refuses_paths_outside_its_roots(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
