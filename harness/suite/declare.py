@@ -118,7 +118,8 @@ def only(flavour: str, reason: str) -> dict:
 # The formats single-layer, lowered and app cases are certified in: not `api`. save_keras_model saves a Keras 3
 # model as `.keras` and converts that file, so its artifact is the `keras` variant's (the same model.json up to
 # auto-generated names, the same weights): certifying it again costs ~1 min of every make test and checks
-# nothing new. The in-memory path stays certified by every graph and train case, and refused by every reject.
+# nothing new. The in-memory path stays certified by every graph case and the train cases resuming from optimizer
+# state (harness/suite/train.py), and refused by every reject.
 ONE_FILE_PER_FORMAT = ("h5", "keras")
 
 
