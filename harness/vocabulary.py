@@ -33,6 +33,13 @@ FILE_SUFFIX = {"h5": ".h5", "keras": ".keras"}
 # Quantized forms a variant can be certified in (`plan`: per-weight dtypes meeting an error budget);
 # None is float32, as converted by default.
 QUANTIZATIONS = ("float16", "uint16", "uint8", "plan")
+# What the reference suite certifies its quantized forms on when a run names no backend. TF.js dequantizes a
+# quantized weight to float32 in its io module (tfjs-core io_utils `decodeWeight`), on the CPU, before any backend
+# holds it: what a form adds to its float32 variant (the stored bytes and their dequantization) is the same on
+# every backend, and on webgl a form runs the float32 variant's kernels. The 67 quantized records on webgl took 57 s of
+# make test (measured); naming a backend (`--backend webgl`) certifies them there too. A user's own quantized
+# model is certified on every backend the run has.
+QUANTIZED_BACKENDS = ("cpu", "wasm")
 
 # Tiers of the reference suite (`lowered`: constructs TF.js runs only as the converter rewrites them;
 # `companion`: constructs only the companion module's JavaScript runs; `real`: small models written as users write

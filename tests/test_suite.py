@@ -235,6 +235,23 @@ def test_webgpu_samples_every_layer_class_of_each_flavour_and_an_app():
     assert backends_for(some, ["cpu", "webgpu"], sampled, named=True) == ["cpu", "webgpu"]
 
 
+def test_quantized_forms_certify_on_cpu_and_wasm_unless_a_backend_is_named():
+    """TF.js dequantizes in its io module before any backend holds a weight (harness/vocabulary.py): by
+    default a quantized form is certified on QUANTIZED_BACKENDS, its float32 variant on every default backend."""
+    from harness.suite.sample import backends_for, sample, suite_records
+    from harness.vocabulary import DEFAULT_BACKENDS, QUANTIZED_BACKENDS
+
+    sampled = sample(CASES)
+    forms = [v for c in CASES for v in c.variants() if v.quantization is not None]
+    assert {v.quantization for v in forms} == {"float16", "uint16", "uint8", "plan"}
+    records = suite_records(CASES)
+    assert {b for v, b in records if v.quantization is not None} == set(QUANTIZED_BACKENDS)
+    plain = forms[0].case.variants()[0]
+    assert plain.quantization is None and {b for v, b in records if v.id == plain.id} >= set(DEFAULT_BACKENDS)
+    assert backends_for(forms[0], DEFAULT_BACKENDS, sampled, named=False) == list(QUANTIZED_BACKENDS)
+    assert backends_for(forms[0], ["webgl"], sampled, named=True) == ["webgl"]
+
+
 def test_the_plugin_knows_the_vocabularys_backends():
     from harness import pytest_plugin, vocabulary
 

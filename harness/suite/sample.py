@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.suite.case import Case, Variant
-from harness.vocabulary import BACKENDS, DEFAULT_BACKENDS, FLAVOURS, SAMPLED_BACKENDS
+from harness.vocabulary import BACKENDS, DEFAULT_BACKENDS, FLAVOURS, QUANTIZED_BACKENDS, SAMPLED_BACKENDS
 
 COVERED_TIERS = ("layer", "lowered", "graph", "real", "companion")
 APP = "MobileNetV2[32x32x3]"  # the app certified on a sampled backend by default: small, and every common layer
@@ -43,16 +43,21 @@ def sample(cases: Iterable[Case]) -> frozenset[str]:
 
 
 def backends_for(variant: Variant, backends: Iterable[str], sampled: frozenset[str], named: bool) -> list[str]:
-    """The backends among `backends` that certify `variant`: all of them, except a sampled backend that was not
-    named (`named`: the run asked for its backends by name), which certifies only the variants `sampled` holds,
-    and the expected refusals (decided by the converter alone, for every backend)."""
-    refused = variant.case.expect.outcome == "reject"
-    return [b for b in backends if named or refused or b not in SAMPLED_BACKENDS or variant.id in sampled]
+    """The backends among `backends` that certify `variant`: all of them when the run named its backends
+    (`named`), and always for an expected refusal (decided by the converter alone, for every backend).
+    Otherwise a sampled backend (webgpu) certifies only the variants `sampled` holds, and a quantized form only
+    QUANTIZED_BACKENDS (harness/vocabulary.py says why)."""
+    if named or variant.case.expect.outcome == "reject":
+        return list(backends)
+    if variant.quantization is not None:
+        return [b for b in backends if b in QUANTIZED_BACKENDS]
+    return [b for b in backends if b not in SAMPLED_BACKENDS or variant.id in sampled]
 
 
 def suite_records(cases) -> list[tuple[Variant, str]]:
     """Every (variant, backend) a full run of `cases` certifies when it names no backend: each variant on
-    DEFAULT_BACKENDS, the sample on SAMPLED_BACKENDS too, and an expected refusal on every backend."""
+    DEFAULT_BACKENDS (a quantized form on QUANTIZED_BACKENDS), the sample on SAMPLED_BACKENDS too, and an
+    expected refusal on every backend."""
     cases = list(cases)
     sampled = sample(cases)
     backends = [b for b in BACKENDS if b in DEFAULT_BACKENDS or b in SAMPLED_BACKENDS]
