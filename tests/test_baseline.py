@@ -68,7 +68,7 @@ def compat(recs, complete=True):
     recs = [Record.from_json(r) for r in copy.deepcopy(recs)]
     layers, summary = report.rollup(recs, ["cpu", "wasm"])
     data = {
-        "schema_version": 3,
+        "schema_version": report.SCHEMA_VERSION,
         "generated_at": "2026-11-25T14:00:00Z",
         "run": {
             "command": "python -m harness certify",

@@ -11,7 +11,7 @@ import pytest
 from harness.results import compat as report
 from harness.results import render
 from harness.results.chart import MARKER_R
-from harness.results.record import Quantization, Record
+from harness.results.record import Quantization, Record, SharedRun
 
 TOL = {
     "cpu": {"atol": 1e-4, "rtol": 1e-3, "why": "float32 both sides"},
@@ -168,7 +168,7 @@ def compat(recs=None):
     recs = records() if recs is None else recs
     layers, summary = report.rollup(recs, ["cpu", "wasm", "webgl"])
     return {
-        "schema_version": 3,
+        "schema_version": report.SCHEMA_VERSION,
         "generated_at": "2026-11-25T14:00:00Z",
         "run": {
             "command": "python -m harness certify",
@@ -372,6 +372,17 @@ def test_markdown(tmp_path):
     assert "| MobileNetV2-keras3-h5-cpu | ✅ pass | 2.0e-06 | 812 | 1450 | 640 | 98 | 147.5 KiB | 13.5 MiB | 4 |" in md
     assert "| converter_error | 1 |" in md and "| **total** | **11** |" in md
     assert "| webgl | no | — | no GPU context |" in md
+
+
+def test_a_shared_run_is_said_in_both_views():
+    recs = records()
+    assert "byte-identical" not in render.render_markdown(compat(recs))
+    app = next(r for r in recs if r.case == "MobileNetV2" and r.backend == "wasm")
+    app.shared_run = SharedRun("MobileNetV2-keras3-h5-wasm", "0" * 64)
+    md = render.render_markdown(compat(recs))
+    assert "1 record(s) compare the outputs of an earlier record's TF.js run" in md and "byte-identical" in md
+    assert "| MobileNetV2-keras3-h5-wasm | ✅ pass | 4.0e-06 | 812 | shared run | shared run |" in md
+    assert 'id="shared-line"' in render.render_html(compat(recs))
 
 
 def test_markdown_escapes_pipes_in_messages(tmp_path):

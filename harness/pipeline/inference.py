@@ -11,9 +11,9 @@ import contextlib
 import time
 
 from harness.pipeline import compare as cmp
-from harness.pipeline import reference, tolerance, verdict
+from harness.pipeline import reference, shared_run, tolerance, verdict
 from harness.pipeline.convert import Converted, convert_variant, lowered_outputs
-from harness.results.record import Divergence, Record, Step, worst_error
+from harness.results.record import Divergence, Record, SharedRun, Step, worst_error
 from harness.suite.case import Variant
 
 
@@ -66,10 +66,23 @@ def unavailable(session, backend: str) -> verdict.Run | None:
     return verdict.Run("unavailable", message=f"backend {backend} unavailable: {reason}", stage="backend")
 
 
-def run_backend(session, backend: str, converted: Converted, prepared, tol, *, timings: bool) -> verdict.Run:
-    """Load and run one artifact on one backend, and compare its outputs with Keras's."""
+def run_backend(
+    session, backend: str, converted: Converted, prepared, tol, *, timings: bool, record_id: str
+) -> verdict.Run:
+    """Load and run one artifact on one backend, and compare its outputs with Keras's. When this session already
+    ran a byte-identical artifact on the same inputs (harness/pipeline/shared_run.py), its outputs are compared
+    instead, unless they fail: then the artifact runs, and its divergence is localised, on its own."""
     from js_runner import RunnerError
 
+    assert converted.artifact is not None
+    run_key = shared_run.key(backend, converted.artifact, prepared.inputs, prepared.scripts)
+    earlier = shared_run.lookup(session, run_key)
+    if earlier is not None:
+        outs = list(earlier.outputs)
+        ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
+        if ok:
+            shared = SharedRun(earlier.record, earlier.artifact_sha256)
+            return verdict.Run("pass", message, None, metrics, None, {}, shared_run=shared)
     times: dict = {}
     try:
         with loaded(session, converted.artifact, backend, prepared.scripts) as handle:
@@ -77,6 +90,7 @@ def run_backend(session, backend: str, converted: Converted, prepared, tol, *, t
             start = time.perf_counter()
             outs = session.predict(handle, prepared.inputs)
             times["first_predict"] = (time.perf_counter() - start) * 1000
+            shared_run.remember(session, run_key, record_id, outs)
             if timings:
                 times["predict_median"] = session.time_predict(handle, prepared.inputs, k=5)["predict_median_ms"]
             ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
@@ -106,7 +120,7 @@ def certify(session, variant: Variant, prepared, backends, workdir, *, timings: 
             )
         else:
             run = unavailable(session, backend) or run_backend(
-                session, backend, converted, prepared, tol, timings=timings
+                session, backend, converted, prepared, tol, timings=timings, record_id=variant.record_id(backend)
             )
         out.append((verdict.record(variant, backend, converted, tol, run), converted))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.pipeline.convert import Converted
-from harness.results.record import AppliedTolerance, Divergence, Record, Timings, for_variant, worst_error
+from harness.results.record import AppliedTolerance, Divergence, Record, SharedRun, Timings, for_variant, worst_error
 from harness.suite.case import Expect, Variant
 from harness.vocabulary import TFJS_STAGES
 
@@ -26,6 +26,7 @@ class Run:
     divergence: Divergence | None = None
     timings: dict = dataclasses.field(default_factory=dict)
     quantized: dict = dataclasses.field(default_factory=dict)  # fields of the record's Quantization
+    shared_run: SharedRun | None = None  # the outputs are those of a byte-identical artifact's earlier run
 
 
 def from_runner_error(error) -> Run:
@@ -87,6 +88,7 @@ def record(variant: Variant, backend: str, converted: Converted, tolerance, run:
         sizes=converted.sizes,
         quantization=dataclasses.replace(converted.quantization, **run.quantized) if converted.quantization else None,
         lowerings=list(converted.lowerings),
+        shared_run=run.shared_run,
     )
     result.ok = not wrong and is_ok(expect, result)
     return result

@@ -20,7 +20,7 @@ from harness.results.record import Record, unfinished
 from harness.suite.case import Variant
 from harness.vocabulary import BACKENDS, OUTCOMES
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_PATH = Path(__file__).parent / "schema" / "compat.schema.json"
 MISSING = "selected but left no record: the run crashed or stopped before certifying it"
 

@@ -116,6 +116,15 @@ class Lowered:
 
 
 @dataclasses.dataclass
+class SharedRun:
+    """Whose TF.js run a record's outputs come from when its artifact is byte-identical to an earlier record's
+    (harness/pipeline/shared_run.py): that record's id, and the sha256 of the artifact both loaded."""
+
+    record: str
+    artifact_sha256: str
+
+
+@dataclasses.dataclass
 class Record:
     """One case x flavour x format x backend. `ok`: the outcome met the expectation (pipeline.certify.is_ok)."""
 
@@ -145,6 +154,7 @@ class Record:
     sizes: Sizes = dataclasses.field(default_factory=Sizes)
     quantization: Quantization | None = None
     lowerings: list[Lowered] = dataclasses.field(default_factory=list)
+    shared_run: SharedRun | None = None  # None: the outputs compared are this record's own run (or there were none)
 
     @property
     def atol(self) -> float | None:
@@ -170,6 +180,7 @@ class Record:
         if d.get("quantization") is not None:
             d["quantization"] = Quantization(**d["quantization"])
         d["lowerings"] = [Lowered(**x) for x in d.get("lowerings", [])]
+        d["shared_run"] = SharedRun(**d["shared_run"]) if d.get("shared_run") is not None else None
         return cls(**d)
 
 
