@@ -19,6 +19,7 @@ import pytest
 
 from harness.pipeline import tolerance
 from harness.pipeline.environment import environment
+from harness.pipeline.run import select_variants as select_variants_by_keyword
 from harness.pipeline.shard import Shard, select_files, select_variants, shard_info, split, unit_of, variant_costs
 from harness.results import compat, merge, render
 from harness.results.compat import ReportError
@@ -173,25 +174,28 @@ def _ids(path: Path) -> dict[str, tuple[str, bool]]:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_three_shards_merged_give_the_records_of_one_run(tmp_path):
-    """Shards 1 and 3 from `certify --shard`, shard 2 from `pytest --shard`, merge into the single run's records:
-    the merge refuses a record in two shards and a missing one, so pytest's shard 2 is the one `certify` makes."""
+    """Shards 1 and 3 from `certify --shard`, shard 2 from `pytest --shard`, merge into the records one run of the
+    selection gives, every one meeting its expectation: the merge refuses a record in two shards and a missing
+    one, so pytest's shard 2 is the one `certify` makes."""
     select = "Identity or Subtract or ZeroPadding3D or Dense[use_bias"  # passes, lowerings and rejects
     # two backends: a variant's stay together in its shard; webgl and webgpu would add start-up time to each of
-    # the four runs, and nothing of the split or the merge depends on which backends ran
+    # the three runs, and nothing of the split or the merge depends on which backends ran
     backends = "cpu,wasm"
+    variants = select_variants_by_keyword(CASES, select)
+    one_run = {v.record_id(b) for v in variants for b in backends.split(",")}
+    assert len(variants) == 13
     env = {**os.environ, "TFJS_CERTIFY_CACHE": os.environ.get("TFJS_CERTIFY_CACHE", str(ROOT / ".cache"))}
     certify = [sys.executable, "-m", "harness", "certify", "-k", select, "--backend", backends]
-    single = subprocess.run([*certify, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True)
-    assert single.returncode == 0, single.stderr[-2000:]
-    # its output is no terminal, as in CI: a progress line, and none of TensorFlow's start-up lines from the
-    # worker processes (13 variants: 2 chunks, so one worker per core up to 2)
-    assert re.search(r"^certifying( in \d workers)?: 13/13 \(100%\) in \d+ s$", single.stderr, re.M), single.stderr
-    assert "oneDNN custom operations" not in single.stderr and "absl::InitializeLog" not in single.stderr
     for i in (1, 3):
         done = subprocess.run(
             [*certify, "--shard", f"{i}/3", "--out", str(tmp_path / f"c{i}")], env=env, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr[-2000:]
+        # its output is no terminal, as in CI: a progress line, and none of TensorFlow's start-up lines from the
+        # worker processes
+        n = len({r.rsplit("-", 1)[0] for r in _ids(tmp_path / f"c{i}" / "compat.json")})
+        assert re.search(rf"^certifying( in \d workers)?: {n}/{n} \(100%\) in \d+ s$", done.stderr, re.M), done.stderr
+        assert "oneDNN custom operations" not in done.stderr and "absl::InitializeLog" not in done.stderr
     pytest_args = ["tests/test_certify.py", "-q", "-p", "no:cacheprovider", "-k", select, "--backend", backends]
     pytest_args += ["--shard", "2/3"]
     done = subprocess.run(
@@ -211,10 +215,9 @@ def test_three_shards_merged_give_the_records_of_one_run(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stdout[-2000:]
-    one = _ids(tmp_path / "one" / "compat.json")
     shards = ("c1", "p2", "c3")
     shard_sizes = [len(_ids(tmp_path / s / "compat.json")) for s in shards]
-    assert all(shard_sizes) and sum(shard_sizes) == len(one)
+    assert all(shard_sizes) and sum(shard_sizes) == len(one_run)
     for s in shards:  # a variant's backends stay in its shard
         ids = _ids(tmp_path / s / "compat.json")
         assert {r.removesuffix("-cpu") for r in ids if r.endswith("-cpu")} == {
@@ -226,7 +229,8 @@ def test_three_shards_merged_give_the_records_of_one_run(tmp_path):
         [sys.executable, "-m", "harness", "merge", *paths, "-o", str(out)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert _ids(out) == one
+    merged = _ids(out)
+    assert set(merged) == one_run and all(ok for _, ok in merged.values()), merged
     assert json.loads(out.read_text())["run"]["filters"] == [f"-k {select}", f"--backend {backends}"]
 
 
@@ -238,8 +242,8 @@ def _save(keras, path: Path, units: int) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_directory_of_user_models_splits_and_merges_like_one_run(tmp_path):
-    """`certify DIR --shard I/2` splits the files under DIR by size; merged, the shards are the single run,
-    a file that fails to convert included (it is a record like any other)."""
+    """`certify DIR --shard I/2` splits the files under DIR by size; merged, the shards are the records one run
+    of DIR gives, a file that fails to convert included (it is a record like any other)."""
     import keras
 
     zoo = tmp_path / "zoo"
@@ -256,26 +260,22 @@ def test_a_directory_of_user_models_splits_and_merges_like_one_run(tmp_path):
         assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
         return done
 
-    single = run(*certify, "--out", str(tmp_path / "one"))
-    assert single.returncode == 1  # broken.h5 is not ok
-    one = _ids(tmp_path / "one" / "compat.json")
-    assert set(one) == {
-        "a.keras-keras3-keras-cpu",
-        "vision/b.keras-keras3-keras-cpu",
-        "vision/c.h5-keras3-h5-cpu",
-        "d.keras-keras3-keras-cpu",
-        "broken.h5-unknown-h5-cpu",
+    one_run = {
+        "a.keras-keras3-keras-cpu": ("pass", True),
+        "vision/b.keras-keras3-keras-cpu": ("pass", True),
+        "vision/c.h5-keras3-h5-cpu": ("pass", True),
+        "d.keras-keras3-keras-cpu": ("pass", True),
+        "broken.h5-unknown-h5-cpu": ("converter_error", False),
     }
-    assert one["broken.h5-unknown-h5-cpu"] == ("converter_error", False)
-    assert all(ok for rid, (_, ok) in one.items() if rid != "broken.h5-unknown-h5-cpu")
     parts = []
     for i in (1, 2):
-        run(*certify, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}"))
+        done = run(*certify, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}"))
         parts.append(_ids(tmp_path / f"s{i}" / "compat.json"))
+        assert done.returncode == int("broken.h5-unknown-h5-cpu" in parts[-1])  # a shard fails by its own records
     assert all(parts) and not set(parts[0]) & set(parts[1])
     merged = run(
         sys.executable, "-m", "harness", "merge", *(str(tmp_path / f"s{i}" / "compat.json") for i in (1, 2)),
         "-o", str(tmp_path / "merged.json"),
     )  # fmt: skip
-    assert merged.returncode == single.returncode
-    assert _ids(tmp_path / "merged.json") == one
+    assert merged.returncode == 1  # broken.h5 is not ok
+    assert _ids(tmp_path / "merged.json") == one_run
