@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 
 import numpy as np
@@ -111,3 +112,29 @@ def test_a_changed_byte_or_a_failing_comparison_runs_on_its_own(tfjs_browser, tf
     run = inference.run_backend(session, "cpu", converted, moved, tol, timings=False, record_id="c")
     assert run.outcome == "mismatch" and run.shared_run is None and session.loads == 3
     assert session.localised == localised + 1
+
+
+@pytest.mark.browser
+def test_a_keras_train_record_judges_the_h5_runs_training_and_names_it(tfjs_browser, tfjs_workdir, tmp_path):
+    session = _Counting(tfjs_browser)
+    case = next(c for c in CASES if c.name == "train[Adam]")
+    h5, keras = (v for v in case.variants() if v.flavour == "keras3")
+    (first,) = certify_variant(session, h5, ["cpu"], tfjs_workdir, tmp_path / "artifacts")
+    (second,) = certify_variant(session, keras, ["cpu"], tfjs_workdir, tmp_path / "artifacts")
+    assert first.outcome == second.outcome == "pass" and session.loads == 1
+    assert first.shared_run is None and second.shared_run is not None and second.shared_run.record == first.id
+    assert [m.output for m in second.metrics] == [m.output for m in first.metrics]  # evaluation, losses, weights
+
+
+def test_a_file_rewritten_at_once_with_its_size_and_mtime_kept_is_hashed_again(tmp_path):
+    """A rewrite within the clock's granularity can leave size and mtime as they were: the digest of a file
+    written just now is never taken from memory."""
+    a = tmp_path / "a"
+    a.mkdir()
+    shard = a / "group1-shard1of1.bin"
+    shard.write_bytes(b"\0" * 64)
+    before = shared_run.artifact_sha256(a)
+    stat = shard.stat()
+    shard.write_bytes(b"\1" * 64)
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as a write in the same clock tick leaves it
+    assert shared_run.artifact_sha256(a) != before

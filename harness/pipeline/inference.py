@@ -78,7 +78,7 @@ def run_backend(
     run_key = shared_run.key(backend, converted.artifact, prepared.inputs, prepared.scripts)
     earlier = shared_run.lookup(session, run_key)
     if earlier is not None:
-        outs = list(earlier.outputs)
+        outs = list(earlier.value)
         ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
         if ok:
             shared = SharedRun(earlier.record, earlier.artifact_sha256)
@@ -90,7 +90,7 @@ def run_backend(
             start = time.perf_counter()
             outs = session.predict(handle, prepared.inputs)
             times["first_predict"] = (time.perf_counter() - start) * 1000
-            shared_run.remember(session, run_key, record_id, outs)
+            shared_run.remember(session, run_key, record_id, list(outs))
             if timings:
                 times["predict_median"] = session.time_predict(handle, prepared.inputs, k=5)["predict_median_ms"]
             ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)

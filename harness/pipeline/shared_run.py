@@ -7,33 +7,42 @@ test: Keras 3's `.h5` and `.keras` files of one model convert to byte-identical 
 the suite does), so a `.keras` record compares its own Keras reference against the outputs of the `.h5` record's
 run, and says so (`Record.shared_run`: that record's id and the artifact's sha256).
 
+The same holds for training: a `.keras` train record compares its own Keras evaluation, losses and weights
+against what TF.js gave for the `.h5` artifact on the same batches.
+
 Kept in memory, per browser session, for one run: a later run, a changed converter or another TF.js runs again.
-Only outputs that were computed are shared; a failure is never reused, and a record whose comparison fails
-runs on its own (and localises its divergence).
+Only what was computed is shared; a failure is never reused, and a record whose comparison fails runs on its
+own (and, for outputs, localises its divergence).
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import hashlib
 import os
+import time
 import weakref
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 # What one session keeps: enough for every variant of a case on every backend, of any suite order.
 _KEPT = 64
+# A file's digest is remembered once it was last written this long before it was hashed (artifact_sha256).
+_SETTLED_NS = 2_000_000_000
 
 
 @dataclasses.dataclass(frozen=True)
 class Shared:
-    """The outputs of one TF.js run, and the record and artifact they came from."""
+    """What one TF.js run gave (outputs; or evaluation, losses and weights), and the record and artifact it
+    came from."""
 
     record: str
     artifact_sha256: str
-    outputs: tuple[np.ndarray, ...]
+    value: Any
 
 
 _runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> OrderedDict(key -> Shared)
@@ -42,18 +51,25 @@ _digests: dict[tuple, str] = {}  # (directory, its files' sizes and mtimes) -> s
 
 def artifact_sha256(directory: Path) -> str:
     """sha256 over every file under `directory`: each relative path and its contents' sha256, in path order.
-    Computed once per process for unchanged files (an app's artifact is hundreds of MB)."""
+
+    Remembered per process for files unchanged since (an app's artifact is hundreds of MB, hashed once per
+    worker rather than per record), but only for files last written well before they were hashed: a file
+    rewritten within the clock's granularity of an earlier write could keep its size and mtime (git's "racy"
+    files), so a recent one is hashed every time."""
     files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
     stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     known = _digests.get((str(directory), stats))
     if known is not None:
         return known
+    hashed_at = time.time_ns()
     h = hashlib.sha256()
     for path in files:
         with path.open("rb") as f:
             contents = hashlib.file_digest(f, "sha256").digest()
         h.update(os.fsencode(path.relative_to(directory).as_posix()) + b"\0" + contents)
-    _digests[(str(directory), stats)] = digest = h.hexdigest()
+    digest = h.hexdigest()
+    if all(mtime < hashed_at - _SETTLED_NS for _, _, mtime in stats):
+        _digests[(str(directory), stats)] = digest
     return digest
 
 
@@ -65,10 +81,11 @@ def _inputs_sha256(inputs) -> str:
     return h.hexdigest()
 
 
-def key(backend: str, artifact: Path, inputs, scripts=()) -> tuple[str, ...]:
-    """What decides a run's outputs: the backend, the artifact's bytes, the inputs, and the scripts' bytes."""
+def key(backend: str, artifact: Path, inputs, scripts=(), kind: str = "predict") -> tuple[str, ...]:
+    """What decides a run's result: what it did (`kind`: predict, train), the backend, the artifact's bytes, the
+    input arrays (all of them, in order), and the scripts' bytes."""
     script_digests = tuple(hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in scripts)
-    return (backend, artifact_sha256(artifact), _inputs_sha256(inputs), *script_digests)
+    return (kind, backend, artifact_sha256(artifact), _inputs_sha256(inputs), *script_digests)
 
 
 def lookup(session, run_key: tuple) -> Shared | None:
@@ -77,9 +94,9 @@ def lookup(session, run_key: tuple) -> Shared | None:
     return None if kept is None else kept.get(run_key)
 
 
-def remember(session, run_key: tuple, record: str, outputs) -> None:
-    """Keep a run's outputs for records to come (the oldest go first)."""
+def remember(session, run_key: tuple, record: str, value) -> None:
+    """Keep what a run gave (a copy) for records to come (the oldest go first)."""
     kept = _runs.setdefault(session, collections.OrderedDict())
-    kept[run_key] = Shared(record, run_key[1], tuple(np.array(o, copy=True) for o in outputs))
+    kept[run_key] = Shared(record, run_key[2], copy.deepcopy(value))
     while len(kept) > _KEPT:
         kept.popitem(last=False)

@@ -21,9 +21,9 @@ import numpy as np
 
 from harness.files import save_npz_atomic, write_atomic
 from harness.pipeline import compare as cmp
-from harness.pipeline import reference, tolerance, verdict
+from harness.pipeline import reference, shared_run, tolerance, verdict
 from harness.pipeline.convert import Converted, convert_variant
-from harness.results.record import ReasonCode, Record
+from harness.results.record import ReasonCode, Record, SharedRun
 from harness.vocabulary import FILE_SUFFIX
 
 SEED = 4321
@@ -203,60 +203,95 @@ def _compare(name: str, want, got, tol):
     return cmp.output_metrics(name, want, got, tol), None
 
 
-def run(session, variant, backend: str, converted: Converted, prepared: TrainPrepared, tol) -> verdict.Run:
-    """Evaluate and train on one backend: the comparisons (as Metrics), a message, and the outcome."""
+@dataclasses.dataclass
+class TfjsTraining:
+    """What TF.js gave: `evaluate`'s scalars and names, then each train step's scalars, and the weights after."""
+
+    values: list
+    names: list
+    steps: list
+    weights: dict
+
+
+def _in_tfjs(session, variant, backend: str, converted: Converted, batches, times: dict) -> TfjsTraining | None:
+    """Evaluate on the first batch, then train on the rest (after `fit.pretrain`); None: TF.js loaded the model
+    uncompiled."""
     from harness.pipeline.inference import loaded
 
     with loaded(session, converted.artifact, backend) as handle:
-        times = {"load": handle.load_ms}
-        info = session.training_info(handle)
-        if not info["compiled"]:
-            return verdict.Run("mismatch", "TF.js loaded the model uncompiled", timings=times)
-        batches = [(xs, [np.asarray(y, np.float32) for y in ys]) for xs, ys in prepared.batches]  # TF.js labels
+        times["load"] = handle.load_ms
+        if not session.training_info(handle)["compiled"]:
+            return None
         xs, ys = batches[0]
         start = time.perf_counter()
         values, names = session.evaluate(handle, xs, ys, len(xs[0]))
-        got = tfjs_evaluation(values, names, len(prepared.outputs))
-        want = {canonical(k, prepared.outputs): v for k, v in prepared.evaluation.items()}
-        metrics, problems = [], []
-        for name, value in got.items():
-            key = canonical(name, prepared.outputs)
-            if key not in want:
-                problems.append(f"TF.js evaluate reports {name}, which Keras does not")
-                continue
-            metrics.append(
-                cmp.output_metrics(
-                    f"evaluate {name}", np.array(want[key], np.float32), np.array(value, np.float32), tol
-                )
-            )
-        missing = sorted(set(want) - {canonical(n, prepared.outputs) for n in got})
-        if missing:
-            problems.append(f"Keras evaluate reports {', '.join(missing)}, which TF.js does not")
         steps, weights = session.train_steps(handle, batches[1 + variant.case.fit.pretrain :])
         times["first_predict"] = (time.perf_counter() - start) * 1000
-        comparisons: list[tuple[str, Any, Any]] = [("step losses", prepared.steps, [s[0] for s in steps])]
-        for wname, array in prepared.weights.items():
-            tfjs_name = loaded_name(wname, weights)
-            if tfjs_name is None:
-                problems.append(f"TF.js has no weight {wname}")
-                continue
-            comparisons.append((f"weight {wname}", array, weights[tfjs_name]))
-        for name, want_value, got_value in comparisons:
-            metric, problem = _compare(name, want_value, got_value, tol)
-            if problem:
-                problems.append(problem)
-            else:
-                metrics.append(metric)
-        bad = [m for m in metrics if m.mismatches]
-        if bad:
-            worst = max(bad, key=lambda m: m.max_abs if m.max_abs is not None else float("inf"))
-            problems.append(
-                f"{worst.output}: {worst.mismatches}/{worst.size} values outside atol={tol.atol:g} "
-                f"rtol={tol.rtol:g} (max_abs {worst.max_abs:.3g})"
-                if worst.max_abs is not None
-                else f"{worst.output}: not finite"
-            )
-        return verdict.Run("mismatch" if problems else "pass", "; ".join(problems) or None, None, metrics, None, times)
+        return TfjsTraining(values, names, steps, weights)
+
+
+def _judge(tfjs: TfjsTraining, prepared: TrainPrepared, tol) -> tuple[list, list[str]]:
+    """TF.js's evaluation, step losses and trained weights against Keras's: the metrics, and the problems."""
+    got = tfjs_evaluation(tfjs.values, tfjs.names, len(prepared.outputs))
+    want = {canonical(k, prepared.outputs): v for k, v in prepared.evaluation.items()}
+    metrics, problems = [], []
+    for name, value in got.items():
+        key = canonical(name, prepared.outputs)
+        if key not in want:
+            problems.append(f"TF.js evaluate reports {name}, which Keras does not")
+            continue
+        metrics.append(
+            cmp.output_metrics(f"evaluate {name}", np.array(want[key], np.float32), np.array(value, np.float32), tol)
+        )
+    missing = sorted(set(want) - {canonical(n, prepared.outputs) for n in got})
+    if missing:
+        problems.append(f"Keras evaluate reports {', '.join(missing)}, which TF.js does not")
+    comparisons: list[tuple[str, Any, Any]] = [("step losses", prepared.steps, [s[0] for s in tfjs.steps])]
+    for wname, array in prepared.weights.items():
+        tfjs_name = loaded_name(wname, tfjs.weights)
+        if tfjs_name is None:
+            problems.append(f"TF.js has no weight {wname}")
+            continue
+        comparisons.append((f"weight {wname}", array, tfjs.weights[tfjs_name]))
+    for name, want_value, got_value in comparisons:
+        metric, problem = _compare(name, want_value, got_value, tol)
+        if problem:
+            problems.append(problem)
+        else:
+            metrics.append(metric)
+    bad = [m for m in metrics if m.mismatches]
+    if bad:
+        worst = max(bad, key=lambda m: m.max_abs if m.max_abs is not None else float("inf"))
+        problems.append(
+            f"{worst.output}: {worst.mismatches}/{worst.size} values outside atol={tol.atol:g} "
+            f"rtol={tol.rtol:g} (max_abs {worst.max_abs:.3g})"
+            if worst.max_abs is not None
+            else f"{worst.output}: not finite"
+        )
+    return metrics, problems
+
+
+def run(session, variant, backend: str, converted: Converted, prepared: TrainPrepared, tol) -> verdict.Run:
+    """Evaluate and train on one backend: the comparisons (as Metrics), a message, and the outcome. What TF.js
+    gave for a byte-identical artifact on the same batches earlier in this session is judged instead, unless it
+    fails (harness/pipeline/shared_run.py)."""
+    assert converted.artifact is not None
+    batches = [(xs, [np.asarray(y, np.float32) for y in ys]) for xs, ys in prepared.batches]  # TF.js labels
+    arrays = [a for xs, ys in batches for a in (*xs, *ys)]
+    run_key = shared_run.key(backend, converted.artifact, arrays, kind=f"train after {variant.case.fit.pretrain}")
+    earlier = shared_run.lookup(session, run_key)
+    if earlier is not None:
+        metrics, problems = _judge(earlier.value, prepared, tol)
+        if not problems:
+            shared = SharedRun(earlier.record, earlier.artifact_sha256)
+            return verdict.Run("pass", None, None, metrics, None, {}, shared_run=shared)
+    times: dict = {}
+    tfjs = _in_tfjs(session, variant, backend, converted, batches, times)
+    if tfjs is None:
+        return verdict.Run("mismatch", "TF.js loaded the model uncompiled", timings=times)
+    shared_run.remember(session, run_key, variant.record_id(backend), tfjs)
+    metrics, problems = _judge(tfjs, prepared, tol)
+    return verdict.Run("mismatch" if problems else "pass", "; ".join(problems) or None, None, metrics, None, times)
 
 
 def certify(session, variant, prepared, backends, workdir) -> list[tuple[Record, Converted]]:
