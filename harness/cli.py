@@ -127,6 +127,10 @@ def cmd_certify(args) -> int:
         )
     code = _user_code(args, models)
     backends = _backends(args.backend) if args.backend else None  # None: the default, sample included
+    if models:  # a user's file always runs in the browser: say what is missing before Keras loads anything
+        from js_runner import install
+
+        install.find()
     from harness.pipeline import reference, run
 
     if not models:
