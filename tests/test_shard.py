@@ -20,7 +20,16 @@ import pytest
 from harness.pipeline import tolerance
 from harness.pipeline.environment import environment
 from harness.pipeline.run import select_variants as select_variants_by_keyword
-from harness.pipeline.shard import Shard, select_files, select_variants, shard_info, split, unit_of, variant_costs
+from harness.pipeline.shard import (
+    Shard,
+    select_files,
+    select_variants,
+    shard_info,
+    share_group,
+    split,
+    unit_of,
+    variant_costs,
+)
 from harness.results import compat, merge, render
 from harness.results.compat import ReportError
 from harness.results.record import unfinished
@@ -51,7 +60,27 @@ def test_the_suite_splits_into_disjoint_shards_covering_it_all():
     ids = [v.id for part in parts for v in part]
     assert len(ids) == len(set(ids)) == len(VARIANTS)
     loads = [sum(measured[v.id] for v in part) for part in parts]
-    assert max(loads) - min(loads) <= max(measured.values())  # within one unit of each other
+    groups: dict[str, float] = {}
+    for v in VARIANTS:
+        groups[share_group(v)] = groups.get(share_group(v), 0.0) + measured[v.id]
+    assert max(loads) - min(loads) <= max(groups.values())  # within one unit of each other
+
+
+def test_the_variants_that_share_runs_stay_in_one_shard():
+    """A case's .h5 and .keras in Keras 3 convert to one artifact (harness/pipeline/shared_run.py): split apart,
+    both shards would run it."""
+    measured = {v.id: 1.0 for v in VARIANTS}
+    parts = [select_variants(VARIANTS, Shard(i, 3), measured) for i in (1, 2, 3)]
+    where = {v.id: i for i, part in enumerate(parts) for v in part}
+    pairs = 0
+    for case in CASES:
+        float32 = [v for v in case.variants() if v.flavour == "keras3" and v.quantization is None]
+        if len(float32) > 1:
+            pairs += 1
+            assert len({where[v.id] for v in float32}) == 1, [v.id for v in float32]
+    assert pairs > 300
+    quantized = [v for v in VARIANTS if v.quantization is not None]
+    assert len({where[v.id] for v in quantized}) == 3  # a quantized form is a unit of its own
 
 
 def test_an_unmeasured_variant_costs_its_tiers_median():

@@ -1,11 +1,12 @@
 """Splitting one run across machines: deterministic shards, balanced by measured cost.
 
 The unit is a variant (every backend of a case x flavour x format stays together: one conversion serves
-them all) or, for users' models, a file. Costs come from `reports/costs.json`, the seconds each variant took
-in the run the baseline was taken from (written with the baseline); a variant it does not know costs the
-median of its tier. Files cost their size. Units go, most expensive first, to the shard with the least cost
-so far (ties: the lower index; equal costs: by id), so every machine computes the same split from the same
-suite and costs file, and `tfjs-certify merge` can check the shards fit together again.
+them all) or, for users' models, a file; the variants that can share TF.js runs (a case's float32 formats in one
+flavour: harness/pipeline/shared_run.py) go to one shard together. Costs come from `reports/costs.json`, the
+seconds each variant took in the run the baseline was taken from (written with the baseline); a variant it does
+not know costs the median of its tier. Files cost their size. Units go, most expensive first, to the shard with
+the least cost so far (ties: the lower index; equal costs: by id), so every machine computes the same split from
+the same suite and costs file, and `tfjs-certify merge` can check the shards fit together again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "select_files",
     "select_variants",
     "shard_info",
+    "share_group",
     "split",
     "unit_of",
     "variant_costs",
@@ -71,13 +73,25 @@ def variant_costs(variants: Iterable, measured: dict[str, float]) -> dict[str, f
     return {v.id: measured.get(v.id, default.get(v.case.tier, 1.0)) for v in variants}
 
 
+def share_group(variant) -> str:
+    """The variants that may share TF.js runs, kept in one shard so that they do: a case's float32 formats in
+    one flavour (Keras 3's .h5 and .keras convert to the same bytes); a quantized form on its own."""
+    if variant.quantization is not None:
+        return variant.id
+    return f"{variant.case.name}-{variant.flavour} (float32)"
+
+
 def select_variants(variants: Iterable, shard: Shard | None, measured: dict[str, float] | None = None) -> list:
     """The variants of `shard` (all of them when None), in their original order."""
     variants = list(variants)
     if shard is None:
         return variants
-    chosen = pick(variant_costs(variants, load_costs() if measured is None else measured), shard)
-    return [v for v in variants if v.id in chosen]
+    costs = variant_costs(variants, load_costs() if measured is None else measured)
+    groups: dict[str, float] = {}
+    for v in variants:
+        groups[share_group(v)] = groups.get(share_group(v), 0.0) + costs[v.id]
+    chosen = pick(groups, shard)
+    return [v for v in variants if share_group(v) in chosen]
 
 
 def select_files(paths: list[Path], shard: Shard | None) -> list[Path]:
