@@ -41,3 +41,16 @@ def save_npz_atomic(path: Path, arrays: dict) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def tree_sha256(root: Path, paths) -> str:
+    """sha256 over `paths` (files under `root`), in the order given: each one's path relative to `root`, a NUL,
+    and its contents' sha256, so that no two trees of different names or contents give one digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            contents = hashlib.file_digest(f, "sha256").digest()
+        h.update(os.fsencode(Path(path).relative_to(root).as_posix()) + b"\0" + contents)
+    return h.hexdigest()

@@ -13,7 +13,7 @@ import time
 from harness.pipeline import compare as cmp
 from harness.pipeline import reference, shared_run, tolerance, verdict
 from harness.pipeline.convert import Converted, convert_variant, lowered_outputs
-from harness.results.record import Divergence, Record, SharedRun, Step, worst_error
+from harness.results.record import Divergence, Record, Step, worst_error
 from harness.suite.case import Variant
 
 
@@ -81,8 +81,7 @@ def run_backend(
         outs = list(earlier.value)
         ok, metrics, message = cmp.compare_outputs(prepared.output_names, prepared.reference, outs, tol)
         if ok:
-            shared = SharedRun(earlier.record, earlier.artifact_sha256)
-            return verdict.Run("pass", message, None, metrics, None, {}, shared_run=shared)
+            return verdict.Run("pass", message, None, metrics, None, {}, shared_run=earlier.run)
     times: dict = {}
     try:
         with loaded(session, converted.artifact, backend, prepared.scripts) as handle:

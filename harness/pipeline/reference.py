@@ -187,13 +187,10 @@ def converter_hash() -> str:
     """Changes whenever the converter's source does (its subpackages, converter/lowering/, and the companion module
     it copies into an artifact, included): every cached conversion depends on it."""
     import converter
+    from harness.files import tree_sha256
 
     root = Path(converter.__file__).resolve().parent
-    h = hashlib.sha256()
-    for p in sorted([*root.rglob("*.py"), *root.rglob("*.js")]):
-        h.update(str(p.relative_to(root)).encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+    return tree_sha256(root, sorted([*root.rglob("*.py"), *root.rglob("*.js")]))[:16]
 
 
 # --- Keras ------------------------------------------------------------------------------------------

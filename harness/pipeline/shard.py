@@ -88,10 +88,11 @@ def select_variants(variants: Iterable, shard: Shard | None, measured: dict[str,
         return variants
     costs = variant_costs(variants, load_costs() if measured is None else measured)
     groups: dict[str, float] = {}
+    group_of = {v.id: share_group(v) for v in variants}
     for v in variants:
-        groups[share_group(v)] = groups.get(share_group(v), 0.0) + costs[v.id]
+        groups[group_of[v.id]] = groups.get(group_of[v.id], 0.0) + costs[v.id]
     chosen = pick(groups, shard)
-    return [v for v in variants if share_group(v) in chosen]
+    return [v for v in variants if group_of[v.id] in chosen]
 
 
 def select_files(paths: list[Path], shard: Shard | None) -> list[Path]:

@@ -21,13 +21,15 @@ import collections
 import copy
 import dataclasses
 import hashlib
-import os
 import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from harness.files import tree_sha256
+from harness.results.record import SharedRun
 
 # What one session keeps: enough for every variant of a case on every backend, of any suite order.
 _KEPT = 64
@@ -36,38 +38,42 @@ _SETTLED_NS = 2_000_000_000
 
 
 @dataclasses.dataclass(frozen=True)
-class Shared:
-    """What one TF.js run gave (outputs; or evaluation, losses and weights), and the record and artifact it
-    came from."""
+class RunKey:
+    """What decides a run's result (`key`)."""
 
-    record: str
+    kind: str  # predict, or train after N pretraining steps
+    backend: str
     artifact_sha256: str
+    inputs_sha256: str
+    scripts_sha256: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    """What one TF.js run gave (outputs; or evaluation, losses and weights), and the run, as a record names it."""
+
+    run: SharedRun
     value: Any
 
 
-_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> OrderedDict(key -> Shared)
+_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> OrderedDict(RunKey -> Shared)
 _digests: dict[tuple, str] = {}  # (directory, its files' sizes and mtimes) -> sha256
 
 
 def artifact_sha256(directory: Path) -> str:
-    """sha256 over every file under `directory`: each relative path and its contents' sha256, in path order.
+    """sha256 over every file under `directory` (harness.files.tree_sha256, in path order).
 
     Remembered per process for files unchanged since (an app's artifact is hundreds of MB, hashed once per
     worker rather than per record), but only for files last written well before they were hashed: a file
     rewritten within the clock's granularity of an earlier write could keep its size and mtime (git's "racy"
     files), so a recent one is hashed every time."""
     files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
-    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    stats = tuple((str(p), st.st_size, st.st_mtime_ns) for p, st in ((p, p.stat()) for p in files))
     known = _digests.get((str(directory), stats))
     if known is not None:
         return known
     hashed_at = time.time_ns()
-    h = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as f:
-            contents = hashlib.file_digest(f, "sha256").digest()
-        h.update(os.fsencode(path.relative_to(directory).as_posix()) + b"\0" + contents)
-    digest = h.hexdigest()
+    digest = tree_sha256(Path(directory), files)
     if all(mtime < hashed_at - _SETTLED_NS for _, _, mtime in stats):
         _digests[(str(directory), stats)] = digest
     return digest
@@ -81,22 +87,22 @@ def _inputs_sha256(inputs) -> str:
     return h.hexdigest()
 
 
-def key(backend: str, artifact: Path, inputs, scripts=(), kind: str = "predict") -> tuple[str, ...]:
+def key(backend: str, artifact: Path, inputs, scripts=(), kind: str = "predict") -> RunKey:
     """What decides a run's result: what it did (`kind`: predict, train), the backend, the artifact's bytes, the
     input arrays (all of them, in order), and the scripts' bytes."""
-    script_digests = tuple(hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in scripts)
-    return (kind, backend, artifact_sha256(artifact), _inputs_sha256(inputs), *script_digests)
+    scripts_sha256 = tuple(hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in scripts)
+    return RunKey(kind, backend, artifact_sha256(artifact), _inputs_sha256(inputs), scripts_sha256)
 
 
-def lookup(session, run_key: tuple) -> Shared | None:
+def lookup(session, run_key: RunKey) -> Shared | None:
     """The earlier run of this session with the same key, or None."""
     kept = _runs.get(session)
     return None if kept is None else kept.get(run_key)
 
 
-def remember(session, run_key: tuple, record: str, value) -> None:
-    """Keep what a run gave (a copy) for records to come (the oldest go first)."""
+def remember(session, run_key: RunKey, record: str, value) -> None:
+    """Keep what `record`'s run gave (a copy) for records to come (the oldest go first)."""
     kept = _runs.setdefault(session, collections.OrderedDict())
-    kept[run_key] = Shared(record, run_key[2], copy.deepcopy(value))
+    kept[run_key] = Shared(SharedRun(record, run_key.artifact_sha256), copy.deepcopy(value))
     while len(kept) > _KEPT:
         kept.popitem(last=False)

@@ -23,7 +23,7 @@ from harness.files import save_npz_atomic, write_atomic
 from harness.pipeline import compare as cmp
 from harness.pipeline import reference, shared_run, tolerance, verdict
 from harness.pipeline.convert import Converted, convert_variant
-from harness.results.record import ReasonCode, Record, SharedRun
+from harness.results.record import ReasonCode, Record
 from harness.vocabulary import FILE_SUFFIX
 
 SEED = 4321
@@ -283,8 +283,7 @@ def run(session, variant, backend: str, converted: Converted, prepared: TrainPre
     if earlier is not None:
         metrics, problems = _judge(earlier.value, prepared, tol)
         if not problems:
-            shared = SharedRun(earlier.record, earlier.artifact_sha256)
-            return verdict.Run("pass", None, None, metrics, None, {}, shared_run=shared)
+            return verdict.Run("pass", None, None, metrics, None, {}, shared_run=earlier.run)
     times: dict = {}
     tfjs = _in_tfjs(session, variant, backend, converted, batches, times)
     if tfjs is None:
